@@ -1,0 +1,284 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from members.models import Employer, Person, RegistrationStatusValue
+
+
+class IssueReason(models.TextChoices):
+    """交付事由 (rules.md). The first seven come from a bulk run, the last two from applications."""
+
+    UNREGISTERED = "未登録", "未登録"
+    STATUS_UNKNOWN = "登録状況不明", "登録状況不明"
+    DEREGISTERED = "登録解除", "登録解除"
+    CARD_RETURNED = "カード返納", "カード返納"
+    EC_EXPIRED = "電子証明書失効", "電子証明書失効"
+    CONSIDERATION = "要配慮者", "要配慮者"
+    RENEWAL = "更新", "更新"
+    REISSUE_LOSS = "再交付(滅失・き損)", "再交付(滅失・き損)"
+    REISSUE_CHANGE = "再交付(記載事項変更)", "再交付(記載事項変更)"
+
+
+class Route(models.TextChoices):
+    """送付先 / 返却先."""
+
+    EMPLOYER = "事業主経由", "事業主経由"
+    HOME = "自宅", "自宅"
+
+
+class CopayRatio(models.TextChoices):
+    TWO = "2割", "2割"
+    THREE = "3割", "3割"
+
+
+class CertificateState(models.TextChoices):
+    ACTIVE = "有効", "有効"
+    RETURN_PENDING = "返却待ち", "返却待ち"
+    RETURNED = "返却済", "返却済"
+    NO_RETURN = "返却不要", "返却不要"
+    VOID = "無効", "無効"
+
+
+class RunState(models.TextChoices):
+    CREATED = "作成", "作成"
+    APPROVED = "承認", "承認"
+    RUNNING = "実行中", "実行中"
+    DONE = "完了", "完了"
+    FAILED = "失敗", "失敗"
+
+
+class IssuanceRun(models.Model):
+    """一括職権交付: a frozen target list, approved by a second person, then executed once."""
+
+    status_date = models.DateField("基準日(登録状況)")
+    issue_date = models.DateField("交付年月日")
+    valid_until = models.DateField("有効期限(一律)")
+    state = models.CharField(
+        "状態", max_length=4, choices=RunState.choices, default=RunState.CREATED
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name="作成者", on_delete=models.PROTECT, related_name="+"
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name="承認者",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    approved_at = models.DateTimeField("承認日時", null=True, blank=True)
+    executed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name="実行者",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    started_at = models.DateTimeField("実行開始", null=True, blank=True)
+    finished_at = models.DateTimeField("完了日時", null=True, blank=True)
+    target_count = models.PositiveIntegerField("対象者数", default=0)
+    issued_count = models.PositiveIntegerField("交付数", default=0)
+    # Frozen at creation: counts by 交付事由, by 事業所 and by 送付先; differences from the previous run.
+    summary = models.JSONField("集計", default=dict, blank=True)
+    error = models.TextField("エラー", blank=True)
+    created_at = models.DateTimeField("作成日時", auto_now_add=True)
+    updated_at = models.DateTimeField("更新日時", auto_now=True)
+
+    history = HistoricalRecords(verbose_name="一括交付の変更履歴")
+
+    class Meta:
+        verbose_name = "一括職権交付"
+        verbose_name_plural = "一括職権交付"
+        ordering = ["-id"]
+        permissions = [
+            ("approve_issuancerun", "一括交付を承認できる"),
+            ("execute_issuancerun", "一括交付を実行できる"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(valid_until__gte=models.F("issue_date")),
+                name="issuancerun_expiry_after_issue",
+            ),
+            # A second person approves: never the one who prepared the run.
+            models.CheckConstraint(
+                condition=Q(approved_by__isnull=True) | ~Q(approved_by=models.F("created_by")),
+                name="issuancerun_approver_not_creator",
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=RunState.values), name="issuancerun_state_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"一括交付 #{self.pk} ({self.issue_date} {self.get_state_display()})"
+
+
+class RunTarget(models.Model):
+    """One line of a run's frozen target list (the preview the approver sees)."""
+
+    run = models.ForeignKey(
+        IssuanceRun, verbose_name="一括交付", on_delete=models.CASCADE, related_name="targets"
+    )
+    person = models.ForeignKey(
+        Person, verbose_name="加入者", on_delete=models.PROTECT, related_name="run_targets"
+    )
+    # The household's 被保険者 (the person themselves for a 本人): letters are per household.
+    household = models.ForeignKey(
+        Person, verbose_name="世帯(被保険者)", on_delete=models.PROTECT, related_name="+"
+    )
+    employer = models.ForeignKey(
+        Employer,
+        verbose_name="事業所",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    reason = models.CharField("交付事由", max_length=16, choices=IssueReason.choices)
+    valid_until = models.DateField("有効期限")
+    route = models.CharField("送付先", max_length=8, choices=Route.choices)
+    elderly_start = models.DateField("高齢受給者証発効日", null=True, blank=True)
+    copay_ratio = models.CharField(
+        "一部負担金割合", max_length=2, choices=CopayRatio.choices, blank=True
+    )
+    # The status the letter's checklist is marked from (empty: no status on file).
+    registration_status = models.CharField(
+        "登録状況", max_length=8, choices=RegistrationStatusValue.choices, blank=True
+    )
+    ec_expiry = models.DateField("電子証明書有効期限", null=True, blank=True)
+    replaces = models.ForeignKey(
+        "Certificate",
+        verbose_name="更新前の資格確認書",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = "交付対象者"
+        verbose_name_plural = "交付対象者"
+        ordering = ["run", "employer", "household", "person"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "person"], name="runtarget_run_person_unique")
+        ]
+        indexes = [
+            # documents are grouped per 事業所 bundle, then household
+            models.Index(fields=["run", "route", "employer", "household"], name="runtarget_bundle"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}: {self.person_id} {self.reason}"
+
+
+class Certificate(models.Model):
+    """資格確認書."""
+
+    number = models.CharField("証明書番号", max_length=16, unique=True)
+    person = models.ForeignKey(
+        Person, verbose_name="加入者", on_delete=models.PROTECT, related_name="certificates"
+    )
+    run = models.ForeignKey(
+        IssuanceRun,
+        verbose_name="一括交付",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="certificates",
+    )
+    reason = models.CharField("交付事由", max_length=16, choices=IssueReason.choices)
+    issue_date = models.DateField("交付年月日")
+    valid_until = models.DateField("有効期限")
+    route = models.CharField("送付先", max_length=8, choices=Route.choices)
+    elderly_start = models.DateField("高齢受給者証発効日", null=True, blank=True)
+    copay_ratio = models.CharField(
+        "一部負担金割合", max_length=2, choices=CopayRatio.choices, blank=True
+    )
+    # Snapshot of the printed details, so a later name change does not rewrite history.
+    printed_name = models.CharField("印字氏名", max_length=100)
+    printed_name_kana = models.CharField("印字氏名カナ", max_length=100)
+    registration_status = models.CharField(
+        "登録状況(交付時)", max_length=8, choices=RegistrationStatusValue.choices, blank=True
+    )
+    ec_expiry = models.DateField("電子証明書有効期限(交付時)", null=True, blank=True)
+    # Stored state; effective_state() derives the state as of today (an expired one is 返却不要).
+    state = models.CharField(
+        "状態", max_length=4, choices=CertificateState.choices, default=CertificateState.ACTIVE
+    )
+    state_changed_at = models.DateTimeField("状態変更日時", default=timezone.now)
+    state_note = models.CharField("状態の理由", max_length=200, blank=True)
+    return_due = models.DateField("返却期限", null=True, blank=True)
+    return_route = models.CharField(
+        "返却経路",
+        max_length=8,
+        choices=Route.choices,
+        blank=True,
+        help_text="事業主経由: 事業所経由で返却 / 自宅: 組合へ直接返却",
+    )
+    returned_on = models.DateField("返却日", null=True, blank=True)
+    held_since = models.DateField(
+        "送付保留日", null=True, blank=True, help_text="宛所不明で返戻され、住所訂正待ち。"
+    )
+    replaces = models.ForeignKey(
+        "self",
+        verbose_name="前の資格確認書",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="replaced_by",
+    )
+    created_at = models.DateTimeField("作成日時", auto_now_add=True)
+    updated_at = models.DateTimeField("更新日時", auto_now=True)
+
+    history = HistoricalRecords(verbose_name="資格確認書の変更履歴")
+
+    class Meta:
+        verbose_name = "資格確認書"
+        verbose_name_plural = "資格確認書"
+        ordering = ["-id"]
+        constraints = [
+            # A person never holds two active certificates (rules.md). Enforced by the database so
+            # that concurrent executes and reissues cannot both win.
+            models.UniqueConstraint(
+                fields=["person"],
+                condition=Q(state="有効"),
+                name="certificate_one_active_per_person",
+            ),
+            # A run issues at most one certificate per person, however often it is executed.
+            models.UniqueConstraint(
+                fields=["run", "person"],
+                condition=Q(run__isnull=False),
+                name="certificate_run_person_unique",
+            ),
+            models.CheckConstraint(
+                condition=Q(valid_until__gte=models.F("issue_date")),
+                name="certificate_expiry_after_issue",
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=CertificateState.values), name="certificate_state_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="返却待ち") | Q(return_due__isnull=False),
+                name="certificate_return_pending_has_due",
+            ),
+        ]
+        indexes = [
+            # overdue list: 返却待ち ordered by due date
+            models.Index(fields=["state", "return_due"], name="certificate_state_due"),
+            # expiry sweep and the selector's "valid on the issue date"
+            models.Index(fields=["state", "valid_until"], name="certificate_state_valid_until"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.printed_name}"
+
+    def effective_state(self, today=None) -> str:
+        """State as of today: a certificate past its 有効期限 is never 有効 (rules.md, After issue)."""
+        today = today or timezone.localdate()
+        if self.state == CertificateState.ACTIVE and self.valid_until < today:
+            return CertificateState.NO_RETURN
+        return self.state

@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+class CoreConfig(AppConfig):
+    name = "core"
+    verbose_name = "監査・共通"
+
+    def ready(self) -> None:
+        from .roles import sync_role_permissions
+
+        post_migrate.connect(sync_role_permissions, dispatch_uid="core.sync_role_permissions")

@@ -79,6 +79,9 @@ class IssuanceRun(models.Model):
         related_name="+",
     )
     started_at = models.DateTimeField("実行開始", null=True, blank=True)
+    # Set once every target holds its certificate (before the PDFs are rendered): a resumed or
+    # concurrent execute sees it and records "run.executed" only once.
+    issued_at = models.DateTimeField("交付完了日時", null=True, blank=True)
     finished_at = models.DateTimeField("完了日時", null=True, blank=True)
     target_count = models.PositiveIntegerField("対象者数", default=0)
     issued_count = models.PositiveIntegerField("交付数", default=0)

@@ -3,17 +3,31 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from core.models import audit_event
-from members.models import Person
+from core.roles import CLERK, SUPERVISOR, user_has_role
+from members.dates import add_months
+from members.models import Employer, Person
 
-from .models import Certificate, CertificateState, IssuanceRun
+from .models import (
+    Certificate,
+    CertificateState,
+    IssuanceRun,
+    IssueReason,
+    Route,
+    RunState,
+    RunTarget,
+)
 from .numbering import allocate_certificate_numbers
+from .selectors import issuance_targets
 
 
 def _retire_superseded(*, person_id: int, issue_date: date, acting_user=None) -> int:
@@ -133,3 +147,388 @@ def certificate_issue(
         replaces=replaces.number if replaces is not None else None,
     )
     return cert
+
+
+# --- 一括職権交付 runs --------------------------------------------------------------------------
+
+TARGET_BATCH = 2000  # RunTarget rows per bulk_create when a run is created
+ISSUE_BATCH = 1000  # certificates per committed batch when a run is executed
+MAX_VALIDITY_MONTHS = 60  # rules.md: the uniform expiry is at most 5 years after the issue date
+
+
+def _require_role(user, *roles: str, action: str) -> None:
+    if user is None or not any(user_has_role(user, r) for r in roles):
+        name = getattr(user, "username", "(なし)")
+        raise PermissionDenied(
+            f"ユーザー「{name}」には{'・'.join(roles)}の権限がないため{action}できません"
+        )
+
+
+def _validate_run_dates(*, status_date: date, issue_date: date, valid_until: date) -> None:
+    if valid_until < issue_date:
+        raise ValidationError(
+            f"有効期限({valid_until:%Y-%m-%d})が交付年月日({issue_date:%Y-%m-%d})より前です"
+        )
+    latest = add_months(issue_date, MAX_VALIDITY_MONTHS)
+    if valid_until > latest:
+        raise ValidationError(
+            f"有効期限({valid_until:%Y-%m-%d})は交付年月日から5年以内"
+            f"({latest:%Y-%m-%d}まで)にしてください"
+        )
+    if status_date > issue_date:
+        raise ValidationError(
+            f"基準日({status_date:%Y-%m-%d})が交付年月日({issue_date:%Y-%m-%d})より後です"
+        )
+
+
+@transaction.atomic
+def run_create(
+    *, status_date: date, issue_date: date, valid_until: date, acting_user
+) -> IssuanceRun:
+    """Freeze the target list of a new run (the preview the approver sees) with its summary."""
+    _require_role(acting_user, CLERK, SUPERVISOR, action="一括交付を作成")
+    _validate_run_dates(status_date=status_date, issue_date=issue_date, valid_until=valid_until)
+    # Serialise run creation and refuse while an approved run waits or is executing: its
+    # certificates would make this run's frozen list wrong (rules.md: a person never holds two).
+    busy = (
+        IssuanceRun.objects.select_for_update()
+        .filter(state__in=[RunState.APPROVED, RunState.RUNNING], issued_at__isnull=True)
+        .order_by("pk")
+        .first()
+    )
+    if busy is not None:
+        raise ValidationError(
+            f"一括交付 #{busy.pk}（{busy.get_state_display()}）の交付が終わっていないため、"
+            "新しい一括交付は作成できません"
+        )
+    previous = IssuanceRun.objects.order_by("-pk").first()
+    run = IssuanceRun.objects.create(
+        status_date=status_date,
+        issue_date=issue_date,
+        valid_until=valid_until,
+        created_by=acting_user,
+    )
+
+    by_reason: Counter[str] = Counter()
+    by_employer_id: Counter[int] = Counter()
+    by_route: Counter[str] = Counter()
+    batch: list[RunTarget] = []
+    total = 0
+    for t in issuance_targets(
+        status_date=status_date, issue_date=issue_date, valid_until=valid_until
+    ):
+        d = t.decision
+        # 任意継続 households are mailed home and belong to no 事業所 bundle.
+        employer_id = t.employer_id if d.route == Route.EMPLOYER else None
+        batch.append(
+            RunTarget(
+                run=run,
+                person_id=t.person_id,
+                household_id=t.household_id,
+                employer_id=employer_id,
+                reason=d.reason,
+                valid_until=d.valid_until,
+                route=d.route,
+                elderly_start=d.elderly_start,
+                copay_ratio=d.copay_ratio,
+                registration_status=t.status.status if t.status else "",
+                ec_expiry=t.status.ec_expiry if t.status else None,
+                replaces_id=t.replaces_id,
+            )
+        )
+        by_reason[d.reason] += 1
+        by_route[d.route] += 1
+        if employer_id is not None:
+            by_employer_id[employer_id] += 1
+        total += 1
+        if len(batch) >= TARGET_BATCH:
+            RunTarget.objects.bulk_create(batch)
+            batch = []
+    if batch:
+        RunTarget.objects.bulk_create(batch)
+
+    codes = dict(Employer.objects.filter(pk__in=by_employer_id).values_list("pk", "code"))
+    summary: dict = {
+        "by_reason": {r: by_reason[r] for r in IssueReason.values if by_reason[r]},
+        "by_employer": {
+            codes[pk]: n for pk, n in sorted(by_employer_id.items(), key=lambda x: codes[x[0]])
+        },
+        "by_route": {r: by_route[r] for r in Route.values if by_route[r]},
+        "previous": None,
+    }
+    if previous is not None:
+        common = RunTarget.objects.filter(
+            run=run, person_id__in=RunTarget.objects.filter(run=previous).values("person_id")
+        ).count()
+        summary["previous"] = {
+            "run_id": previous.pk,
+            "targets": previous.target_count,
+            "common": common,
+            "new": total - common,
+            "dropped": previous.target_count - common,
+        }
+    run.target_count = total
+    run.summary = summary
+    run.save(update_fields=["target_count", "summary", "updated_at"])
+    audit_event(
+        action="run.created",
+        actor=acting_user,
+        obj=run,
+        status_date=status_date.isoformat(),
+        issue_date=issue_date.isoformat(),
+        valid_until=valid_until.isoformat(),
+        target_count=total,
+        by_reason=summary["by_reason"],
+    )
+    return run
+
+
+def _refuse_stale(run: IssuanceRun, *, action: str) -> None:
+    """A run whose list was frozen before another run started issuing is out of date."""
+    newer = (
+        IssuanceRun.objects.exclude(pk=run.pk)
+        .filter(started_at__gt=run.created_at)
+        .order_by("pk")
+        .first()
+    )
+    if newer is not None:
+        raise ValidationError(
+            f"一括交付 #{run.pk} の作成後に一括交付 #{newer.pk} が実行されたため、"
+            f"対象者一覧が古くなっています。{action}せずに作成し直してください"
+        )
+
+
+@transaction.atomic
+def run_approve(*, run: IssuanceRun, acting_user) -> IssuanceRun:
+    """A second person holding 承認者 approves the frozen list; never the creator."""
+    run = IssuanceRun.objects.select_for_update().get(pk=run.pk)
+    if run.state != RunState.CREATED:
+        raise ValidationError(
+            f"一括交付 #{run.pk} は「{run.get_state_display()}」のため承認できません"
+            "（承認できるのは作成状態のみ）"
+        )
+    _require_role(acting_user, SUPERVISOR, action="一括交付を承認")
+    if acting_user.pk == run.created_by_id:
+        raise PermissionDenied(
+            f"一括交付 #{run.pk} を作成した「{acting_user.username}」は承認できません"
+            "（作成者以外の承認者が承認してください）"
+        )
+    _refuse_stale(run, action="承認")
+    pending = (
+        IssuanceRun.objects.exclude(pk=run.pk)
+        .filter(state__in=[RunState.APPROVED, RunState.RUNNING], issued_at__isnull=True)
+        .order_by("pk")
+        .first()
+    )
+    if pending is not None:
+        # One approved run at a time: two approved lists over the same persons cannot both issue.
+        raise ValidationError(
+            f"一括交付 #{pending.pk}（{pending.get_state_display()}）の交付が終わっていないため、"
+            f"一括交付 #{run.pk} は承認できません"
+        )
+    run.state = RunState.APPROVED
+    run.approved_by = acting_user
+    run.approved_at = timezone.now()
+    run.save(update_fields=["state", "approved_by", "approved_at", "updated_at"])
+    audit_event(action="run.approved", actor=acting_user, obj=run, target_count=run.target_count)
+    return run
+
+
+class RunConflict(Exception):
+    """Targets of a run hold another active certificate issued after the run was created."""
+
+
+@transaction.atomic
+def _run_start(*, run_id: int, acting_user) -> IssuanceRun:
+    # The row lock makes concurrent executes take turns; the state decides what each may do.
+    run = IssuanceRun.objects.select_for_update().get(pk=run_id)
+    if run.state == RunState.DONE:
+        raise ValidationError(f"一括交付 #{run.pk} は既に完了しています。何も変更しません")
+    if run.state == RunState.CREATED:
+        raise ValidationError(f"一括交付 #{run.pk} はまだ承認されていないため実行できません")
+    if run.state == RunState.APPROVED:
+        _refuse_stale(run, action="実行")
+        run.state = RunState.RUNNING
+        run.executed_by = acting_user
+        run.started_at = timezone.now()
+        run.error = ""
+        run.save(update_fields=["state", "executed_by", "started_at", "error", "updated_at"])
+        audit_event(action="run.started", actor=acting_user, obj=run)
+    else:
+        # 実行中 (a crashed or concurrent execute) or 失敗: resume; the batches below only take
+        # targets that have no certificate yet.
+        if run.state == RunState.FAILED:
+            run.state = RunState.RUNNING
+            run.error = ""
+            run.save(update_fields=["state", "error", "updated_at"])
+        audit_event(action="run.resumed", actor=acting_user, obj=run)
+    return run
+
+
+@transaction.atomic
+def _run_issue_batch(*, run_id: int, acting_user, batch_size: int) -> int:
+    """Issue the next batch of certificates of a run; returns how many (0: nothing left)."""
+    run = IssuanceRun.objects.select_for_update().get(pk=run_id)
+    if run.state != RunState.RUNNING:
+        return 0
+    issued = Certificate.objects.filter(run_id=run.pk, person_id=OuterRef("person_id"))
+    targets = list(
+        RunTarget.objects.filter(run=run)
+        .filter(~Exists(issued))
+        .select_related("person")
+        .order_by("pk")[:batch_size]
+    )
+    if not targets:
+        return 0
+    person_ids = [t.person_id for t in targets]
+    # Lock the persons in a fixed order, as certificate_issue does, so a reissue cannot slip in.
+    list(Person.objects.select_for_update().filter(pk__in=person_ids).order_by("pk").values("pk"))
+    now = timezone.now()
+
+    active = list(
+        Certificate.objects.select_for_update()
+        .filter(person_id__in=person_ids, state=CertificateState.ACTIVE)
+        .order_by("pk")
+    )
+    replaced = {t.replaces_id for t in targets if t.replaces_id}
+    retired = []
+    blocking = []
+    for cert in active:
+        if cert.valid_until < run.issue_date:
+            cert.state_note = "有効期限切れ"
+        elif cert.pk in replaced:
+            cert.state_note = "更新"
+        else:
+            blocking.append(cert)
+            continue
+        cert.state = CertificateState.NO_RETURN
+        cert.state_changed_at = now
+        retired.append(cert)
+    if blocking:
+        names = "、".join(f"{c.person} (証明書番号 {c.number})" for c in blocking[:20])
+        more = f" ほか{len(blocking) - 20}件" if len(blocking) > 20 else ""
+        raise RunConflict(
+            f"一括交付の作成後に有効な資格確認書が交付された対象者がいます: {names}{more}。"
+            "その資格確認書を処理してから再実行してください"
+        )
+    if retired:
+        bulk_update_with_history(
+            retired,
+            Certificate,
+            ["state", "state_note", "state_changed_at"],
+            default_user=acting_user,
+            default_change_reason=f"一括交付 #{run.pk}",
+        )
+
+    numbers = allocate_certificate_numbers(len(targets), on=run.issue_date)
+    certs = [
+        Certificate(
+            number=number,
+            person_id=t.person_id,
+            run=run,
+            reason=t.reason,
+            issue_date=run.issue_date,
+            valid_until=t.valid_until,
+            route=t.route,
+            elderly_start=t.elderly_start,
+            copay_ratio=t.copay_ratio,
+            printed_name=t.person.name,
+            printed_name_kana=t.person.name_kana,
+            registration_status=t.registration_status,
+            ec_expiry=t.ec_expiry,
+            replaces_id=t.replaces_id,
+            state=CertificateState.ACTIVE,
+            state_changed_at=now,
+        )
+        for t, number in zip(targets, numbers, strict=True)
+    ]
+    bulk_create_with_history(
+        certs,
+        Certificate,
+        batch_size=batch_size,
+        default_user=acting_user,
+        default_change_reason=f"一括交付 #{run.pk}",
+    )
+    audit_event(
+        action="run.batch_issued",
+        actor=acting_user,
+        obj=run,
+        count=len(certs),
+        first=numbers[0],
+        last=numbers[-1],
+        retired=len(retired),
+    )
+    return len(certs)
+
+
+@transaction.atomic
+def _run_fail(*, run_id: int, error: str, acting_user) -> None:
+    run = IssuanceRun.objects.select_for_update().get(pk=run_id)
+    run.state = RunState.FAILED
+    run.error = error
+    run.issued_count = Certificate.objects.filter(run=run).count()
+    run.save(update_fields=["state", "error", "issued_count", "updated_at"])
+    audit_event(action="run.failed", actor=acting_user, obj=run, error=error[:500])
+
+
+@transaction.atomic
+def _run_finish_issue(*, run_id: int, acting_user) -> IssuanceRun:
+    run = IssuanceRun.objects.select_for_update().get(pk=run_id)
+    if run.state != RunState.RUNNING:
+        return run  # another execute finished first (and handed over to documents)
+    run.issued_count = Certificate.objects.filter(run=run).count()
+    fields = ["issued_count", "updated_at"]
+    if run.issued_at is None:
+        run.issued_at = timezone.now()
+        fields.append("issued_at")
+        audit_event(
+            action="run.executed",
+            actor=acting_user,
+            obj=run,
+            issued_count=run.issued_count,
+            target_count=run.target_count,
+        )
+    run.save(update_fields=fields)
+    _hand_over_to_documents(run)
+    return run
+
+
+def _hand_over_to_documents(run: IssuanceRun) -> None:
+    """After commit, documents plans and enqueues the PDF chunks and sets the run to 完了 when all
+    are stored (a task must never read rows before they are committed)."""
+    # Temporary until documents.services.run_documents_schedule lands (helper C): without it,
+    # issuing is the whole run.
+    try:
+        from documents.services import run_documents_schedule as schedule
+    except ImportError:
+        schedule = None
+    if schedule is None:
+        run.state = RunState.DONE
+        run.finished_at = timezone.now()
+        run.save(update_fields=["state", "finished_at", "updated_at"])
+        return
+    run_id = run.pk
+    transaction.on_commit(lambda: schedule(run_id=run_id))
+
+
+def run_execute(
+    *, run: IssuanceRun, acting_user=None, batch_size: int = ISSUE_BATCH
+) -> IssuanceRun:
+    """Issue the certificates of an approved run, then hand it to document generation.
+
+    Deliberately not one transaction: certificates are committed in batches so a crash loses at
+    most one batch, and executing again (the run is then 実行中 or 失敗) issues only the targets
+    that have no certificate yet. Each batch locks the run row first, so concurrent executes take
+    turns and never issue one target twice; certificate_run_person_unique and
+    certificate_one_active_per_person back this in the database.
+    """
+    if acting_user is not None:
+        _require_role(acting_user, SUPERVISOR, action="一括交付を実行")
+    run = _run_start(run_id=run.pk, acting_user=acting_user)
+    try:
+        while _run_issue_batch(run_id=run.pk, acting_user=acting_user, batch_size=batch_size):
+            pass
+    except RunConflict as exc:
+        _run_fail(run_id=run.pk, error=str(exc), acting_user=acting_user)
+        raise ValidationError(str(exc)) from exc
+    return _run_finish_issue(run_id=run.pk, acting_user=acting_user)

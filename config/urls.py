@@ -9,5 +9,6 @@ admin.site.index_title = "業務メニュー"
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("documents/", include("documents.urls")),
+    path("core/", include("core.urls")),
     path("admin/", admin.site.urls),
 ]

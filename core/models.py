@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models, transaction
+from django.db.models import Q
 
 
 class AuditEvent(models.Model):
@@ -74,3 +75,59 @@ class NumberSequence(models.Model):
             seq.last += count
             seq.save(update_fields=["last"])
         return range(start, start + count)
+
+
+class ExportJobState(models.TextChoices):
+    PENDING = "待機", "待機"
+    RUNNING = "処理中", "処理中"
+    DONE = "完了", "完了"
+    FAILED = "失敗", "失敗"
+
+
+class ExportJob(models.Model):
+    """A large CSV export from the admin, written to storage by a Celery task (core.tasks), then
+    downloaded by the user who asked for it. The rows are re-selected in the task from the admin
+    changelist's own filters, so the file holds exactly what the filtered list showed."""
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name="依頼者", on_delete=models.PROTECT, related_name="+"
+    )
+    dataset = models.CharField("データ種別", max_length=32)
+    model_label = models.CharField("モデル", max_length=100)
+    encoding = models.CharField("文字コード", max_length=16)
+    # The changelist's query string (filters, search, ordering), as a dict of lists.
+    query = models.JSONField("絞り込み条件", default=dict, blank=True)
+    # Primary keys the user ticked; empty with select_across = every row of the filtered list.
+    selected = models.JSONField("選択した行", default=list, blank=True)
+    select_across = models.BooleanField("絞り込み結果の全件", default=False)
+    state = models.CharField(
+        "状態", max_length=4, choices=ExportJobState.choices, default=ExportJobState.PENDING
+    )
+    row_count = models.PositiveIntegerField("件数", null=True, blank=True)
+    substitution_count = models.PositiveIntegerField("置換した箇所", default=0)
+    file = models.FileField("ファイル", upload_to="exports/%Y/%m/", blank=True)
+    # Every cell CP932 could not hold (row number and column, never the value).
+    report = models.FileField("置換レポート", upload_to="exports/%Y/%m/", blank=True)
+    error = models.TextField("エラー", blank=True)
+    started_at = models.DateTimeField("開始日時", null=True, blank=True)
+    finished_at = models.DateTimeField("完了日時", null=True, blank=True)
+    created_at = models.DateTimeField("依頼日時", auto_now_add=True)
+    updated_at = models.DateTimeField("更新日時", auto_now=True)
+
+    class Meta:
+        verbose_name = "CSV出力ジョブ"
+        verbose_name_plural = "CSV出力ジョブ"
+        ordering = ["-id"]
+        permissions = [("export_csv", "CSVを出力できる")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(state__in=ExportJobState.values), name="exportjob_state_valid"
+            ),
+        ]
+        indexes = [
+            # "my exports" list in the admin
+            models.Index(fields=["requested_by", "-created_at"], name="exportjob_user_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"CSV出力 #{self.pk} {self.dataset} ({self.get_state_display()})"

@@ -1,6 +1,16 @@
-"""The three roles, as Django groups with exactly these names (created by a data migration; their
-permissions are re-synchronised after every migrate, since permissions only exist after migrate)."""
+"""The three roles, as Django groups with exactly these names (created by the data migration
+core/0002; their permissions are re-synchronised after every migrate, since permissions only exist
+after migrate and other apps keep adding models).
 
+- 事務担当 (clerk): add/change/view on the business models of members, certificates, documents and
+  fees (members, imports, preparing runs, returns, reissue applications, payments). No deletes:
+  history is kept, not erased.
+- 承認者 (supervisor): a clerk's rights plus approving and executing runs and waiving fees.
+- 監査 (auditor): view on everything (including the change history and the login log), CSV exports;
+  no add, change or delete anywhere.
+"""
+
+from django.apps import apps as django_apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 
@@ -9,19 +19,25 @@ SUPERVISOR = "承認者"
 AUDITOR = "監査"
 ROLES = (CLERK, SUPERVISOR, AUDITOR)
 
-# Models a clerk maintains (add/change/view; deletes stay with nobody: history is kept, not erased).
-_CLERK_MODELS = {
-    "members": ["employer", "person", "registrationsnapshot", "registrationstatus"],
-    "certificates": ["issuancerun", "runtarget", "certificate"],
-    "documents": ["generateddocument"],
-    "fees": [],
-}
+# Who may name themselves with --by for an action (commands check with user_for_role).
+APPROVER_ROLES = (SUPERVISOR,)
+EXPORT_ROLES = (AUDITOR,)
+
+# Apps whose models a clerk maintains. Taken by app label, not by a fixed model list, so that models
+# added later (fees.Invoice, applications, returns…) are covered as soon as they are migrated.
+_CLERK_APPS = ("members", "certificates", "documents", "fees")
 _CLERK_EXTRA = [("documents", "download_generateddocument")]
 _SUPERVISOR_EXTRA = [
     ("certificates", "approve_issuancerun"),
     ("certificates", "execute_issuancerun"),
+    # fees is written separately; the permission is granted once it exists (after its migrate).
+    ("fees", "waive_invoice"),
 ]
-_AUDITED_APPS = ["members", "certificates", "documents", "fees", "core", "auth"]
+_AUDITED_APPS = ["members", "certificates", "documents", "fees", "core", "auth", "axes"]
+_AUDITOR_EXTRA = [
+    ("documents", "download_generateddocument"),
+    ("core", "export_csv"),
+]
 
 
 class RoleError(Exception):
@@ -32,25 +48,42 @@ def _perms(app_label: str, codenames: list[str]):
     return Permission.objects.filter(content_type__app_label=app_label, codename__in=codenames)
 
 
+def is_history_model(model) -> bool:
+    # django-simple-history's Historical* models: written only by the library, never by a role.
+    return hasattr(model, "instance_type") and hasattr(model, "history_object")
+
+
+def _clerk_codenames(app_label: str) -> list[str]:
+    try:
+        app_config = django_apps.get_app_config(app_label)
+    except LookupError:
+        return []
+    return [
+        f"{action}_{model._meta.model_name}"
+        for model in app_config.get_models()
+        if not is_history_model(model)
+        for action in ("add", "change", "view")
+    ]
+
+
 def role_permissions(role: str) -> list[Permission]:
-    clerk: list[Permission] = []
-    for app_label, models in _CLERK_MODELS.items():
-        codes = [f"{action}_{m}" for m in models for action in ("add", "change", "view")]
-        clerk += list(_perms(app_label, codes))
-    for app_label, code in _CLERK_EXTRA:
-        clerk += list(_perms(app_label, [code]))
-    if role == CLERK:
-        return clerk
-    if role == SUPERVISOR:
-        extra = [p for app_label, code in _SUPERVISOR_EXTRA for p in _perms(app_label, [code])]
-        return clerk + extra
     if role == AUDITOR:
         return list(
             Permission.objects.filter(
                 content_type__app_label__in=_AUDITED_APPS, codename__startswith="view_"
             )
-        ) + list(_perms("documents", ["download_generateddocument"]))
-    raise ValueError(role)
+        ) + [p for app_label, code in _AUDITOR_EXTRA for p in _perms(app_label, [code])]
+    if role not in (CLERK, SUPERVISOR):
+        raise ValueError(role)
+    clerk: list[Permission] = []
+    for app_label in _CLERK_APPS:
+        clerk += list(_perms(app_label, _clerk_codenames(app_label)))
+    for app_label, code in _CLERK_EXTRA:
+        clerk += list(_perms(app_label, [code]))
+    if role == CLERK:
+        return clerk
+    extra = [p for app_label, code in _SUPERVISOR_EXTRA for p in _perms(app_label, [code])]
+    return clerk + extra
 
 
 def sync_role_permissions(**_kwargs) -> None:

@@ -1,0 +1,691 @@
+"""Reading and validating the two registry imports (rules.md "Members import", "Registration-status
+import").
+
+This is the ONE validation definition behind both entry points: the management commands
+(`import_members`, `import_registration_status`) and the admin's django-import-export resources
+(members/resources.py) both hand the decoded rows to the services `members_import` /
+`registration_status_import` (members/services.py), which call the validators below and then write
+with bulk inserts. django-import-export's row-by-row machinery (one instance load and save per row) is
+not used for the writes: the monthly files reach 100,000 rows and more.
+
+A file is imported whole or not at all: every problem becomes an `RowError` naming the row (the
+file's line number, the header being row 1) and the column, all problems of the file are collected,
+and the services store nothing when there is any.
+
+個人番号 (My Number) is never stored (番号法 restricts who may hold it): a column named like one, or any
+cell holding a 12-digit number that passes the My Number check digit, refuses the whole file, and the
+message never repeats the value.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import jaconv
+from stdnum.jp import in_ as my_number
+
+from .dates import late_elderly_start
+from .models import (
+    InsuredType,
+    LossReason,
+    Person,
+    RegistrationStatusValue,
+    Relationship,
+    Sex,
+)
+
+MEMBER_COLUMNS: tuple[str, ...] = (
+    "事業所記号",
+    "事業所名称",
+    "記号",
+    "番号",
+    "枝番",
+    "本人家族区分",
+    "被保険者種別",
+    "氏名",
+    "氏名カナ",
+    "生年月日",
+    "性別",
+    "郵便番号",
+    "住所",
+    "資格取得年月日",
+    "資格喪失年月日",
+    "任意継続満了日",
+    "標準報酬月額",
+    "要配慮者",
+)
+STATUS_COLUMNS: tuple[str, ...] = ("記号", "番号", "枝番", "登録状況", "電子証明書有効期限")
+
+MAX_REPORTED_ERRORS = 100
+
+Key = tuple[str, str, str]  # (記号, 番号, 枝番)
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One refusal: row is the file's line number (header = 1), None for the file as a whole."""
+
+    row: int | None
+    column: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = []
+        if self.row is not None:
+            where.append(f"{self.row}行目")
+        if self.column:
+            where.append(f"「{self.column}」")
+        return f"{' '.join(where)}: {self.message}" if where else self.message
+
+
+class ImportRefused(Exception):
+    """The file is refused as a whole; `errors` lists every problem found."""
+
+    def __init__(self, errors: Sequence[RowError]):
+        self.errors = list(errors)
+        super().__init__(self.summary())
+
+    def summary(self, limit: int = MAX_REPORTED_ERRORS) -> str:
+        lines = [f"取込を中止しました（{len(self.errors)}件のエラー、何も保存していません）"]
+        lines += [str(e) for e in self.errors[:limit]]
+        if len(self.errors) > limit:
+            lines.append(f"ほか{len(self.errors) - limit}件のエラーがあります")
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoding and parsing
+
+
+def decode_csv(data: bytes) -> str:
+    """UTF-8 (with or without BOM) or CP932 (Excel on Japanese Windows), detected.
+
+    UTF-8 is tried first and strictly: Japanese text in CP932 is practically never valid UTF-8, while
+    the reverse does happen, so the order matters.
+    """
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp932")
+    except UnicodeDecodeError:
+        raise ImportRefused(
+            [
+                RowError(
+                    None,
+                    None,
+                    "文字コードを判別できません。UTF-8（BOM付き可）またはShift_JIS（CP932）で保存してください",
+                )
+            ]
+        ) from None
+
+
+@dataclass
+class ParsedCsv:
+    header: list[str]
+    rows: list[tuple[int, list[str]]]  # (line number, cells), blank lines dropped
+
+
+def parse_csv(text: str) -> ParsedCsv:
+    """Split into rows, keeping each record's starting line number (header = line 1)."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    records: list[tuple[int, list[str]]] = []
+    start = 1
+    try:
+        for cells in reader:
+            records.append((start, cells))
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise ImportRefused(
+            [RowError(start, None, f"CSVとして読み取れません（{exc.__class__.__name__}）")]
+        ) from None
+    if not records:
+        raise ImportRefused([RowError(None, None, "ファイルが空です（ヘッダー行がありません）")])
+    (_, header), *body = records
+    rows = [(line, cells) for line, cells in body if any(c.strip() for c in cells)]
+    return ParsedCsv(header=header, rows=rows)
+
+
+def read_csv_bytes(data: bytes) -> ParsedCsv:
+    return parse_csv(decode_csv(data))
+
+
+# ---------------------------------------------------------------------------------------------
+# Cell helpers
+
+_MY_NUMBER_HEADER = re.compile(r"個人番号|マイナンバー|まいなんばー|mynumber|kojin", re.IGNORECASE)
+_DIGIT_SEPARATORS = re.compile(r"[\s\-‐‑‒–—―−ー]")
+_TWELVE_DIGITS = re.compile(r"(?<![0-9])[0-9]{12}(?![0-9])")
+_DATE = re.compile(r"^([0-9]{4})([-/])([0-9]{1,2})\2([0-9]{1,2})$")
+_EDABAN = re.compile(r"^[0-9]{2}$")
+_POSTAL = re.compile(r"^([0-9]{3})-?([0-9]{4})$")
+_YEN = re.compile(r"^[0-9]{1,3}(,[0-9]{3})*$|^[0-9]+$")
+# Full-width katakana (ァ..ヺ), the long vowel mark, the katakana middle dot (foreign names) and spaces.
+_KANA = re.compile(r"^[\u30a1-\u30fa\u30fb\u30fc\u3000 ]+$")
+
+
+def header_names_my_number(name: str) -> bool:
+    folded = unicodedata.normalize("NFKC", name).replace(" ", "").replace("_", "").replace("-", "")
+    return bool(_MY_NUMBER_HEADER.search(folded))
+
+
+def looks_like_my_number(value: str) -> bool:
+    """A 12-digit number passing the My Number check digit, as the whole cell (spaces and hyphens
+    ignored) or standing alone inside it (e.g. written into 住所)."""
+    if not value:
+        return False
+    folded = unicodedata.normalize("NFKC", value)
+    compact = _DIGIT_SEPARATORS.sub("", folded)
+    if (
+        len(compact) == 12
+        and compact.isascii()
+        and compact.isdigit()
+        and my_number.is_valid(compact)
+    ):
+        return True
+    return any(my_number.is_valid(m) for m in _TWELVE_DIGITS.findall(folded))
+
+
+def _shown(value: str) -> str:
+    """A value quoted back in a message, unless it holds a long run of digits (which could be a
+    mistyped 個人番号): those are never repeated."""
+    if re.search(r"[0-9０-９]{8,}", value) or len(value) > 30:
+        return ""
+    return f"「{value}」"
+
+
+def nfkc(value: str) -> str:
+    return unicodedata.normalize("NFKC", value).strip()
+
+
+def parse_date(value: str) -> date:
+    """YYYY-MM-DD or YYYY/MM/DD (Excel writes 2025/4/1). Raises ValueError with a Japanese message."""
+    m = _DATE.match(nfkc(value))
+    if not m:
+        raise ValueError(f"日付{_shown(value)}はYYYY-MM-DDまたはYYYY/MM/DDで指定してください")
+    try:
+        return date(int(m.group(1)), int(m.group(3)), int(m.group(4)))
+    except ValueError:
+        raise ValueError(f"{_shown(value)}は存在しない日付です") from None
+
+
+def normalize_kana(value: str) -> str:
+    """氏名カナ as stored: half-width kana → full-width, hiragana → katakana, spaces full-width.
+    Raises ValueError when anything but katakana, spaces and ー remains."""
+    text = jaconv.h2z(value.strip(), kana=True, ascii=False, digit=False)
+    text = jaconv.hira2kata(text).replace(" ", "\u3000")
+    if not text:
+        raise ValueError("氏名カナを入力してください")
+    if not _KANA.match(text):
+        raise ValueError("氏名カナはカタカナ・スペース・長音（ー）のみで入力してください")
+    return text
+
+
+def normalize_postal_code(value: str) -> str:
+    """7 digits, a hyphen allowed on input; stored as 7 digits ('' when empty)."""
+    text = nfkc(value)
+    if not text:
+        return ""
+    m = _POSTAL.match(text)
+    if not m:
+        raise ValueError("郵便番号は7桁の数字（ハイフン可: 123-4567）で指定してください")
+    return m.group(1) + m.group(2)
+
+
+def import_loss_reason(person: Person, lost_on: date) -> str:
+    """The import file has no 喪失事由 column: infer what the date itself proves, else その他."""
+    if lost_on == late_elderly_start(person.birth_date):
+        return LossReason.AGE_75
+    if person.relationship == Relationship.DEPENDENT:
+        return LossReason.NOT_DEPENDENT
+    if (
+        person.insured_type == InsuredType.VOLUNTARY
+        and person.voluntary_until is not None
+        and lost_on == person.voluntary_until + timedelta(days=1)
+    ):
+        return LossReason.VOLUNTARY_END
+    return LossReason.OTHER
+
+
+# ---------------------------------------------------------------------------------------------
+# Whole-file checks shared by both imports
+
+
+def _check_header(header: list[str], expected: tuple[str, ...]) -> list[RowError]:
+    # A column named like 個人番号 is refused with its own message, whatever else is wrong.
+    errors = [
+        RowError(1, f"{i + 1}列目", "個人番号（マイナンバー）の列は取り込めません")
+        for i, name in enumerate(header)
+        if header_names_my_number(name)
+    ]
+    if errors:
+        return errors
+    if tuple(header) != expected:
+        missing = [c for c in expected if c not in header]
+        unknown = [c for c in header if c not in expected]
+        detail = []
+        if missing:
+            detail.append("不足: " + "、".join(missing))
+        if unknown:
+            detail.append(
+                "不明な列: " + "、".join(_shown(u) or "（表示しません）" for u in unknown)
+            )
+        if not detail:
+            detail.append("列の順序が違います")
+        return [
+            RowError(
+                1,
+                None,
+                "ヘッダー行が取込形式と一致しません（"
+                + "／".join(detail)
+                + "）。正しいヘッダー: "
+                + ",".join(expected),
+            )
+        ]
+    return []
+
+
+def _check_cells(
+    line: int, cells: list[str], columns: tuple[str, ...]
+) -> tuple[dict[str, str] | None, list[RowError]]:
+    """Width and My Number checks; returns the row as a dict when it can be validated further."""
+    if len(cells) != len(columns):
+        return None, [RowError(line, None, f"列数が{len(cells)}です（ヘッダーは{len(columns)}列）")]
+    errors = [
+        RowError(
+            line,
+            column,
+            "個人番号（マイナンバー）と思われる12桁の番号があります。個人番号は取り込めません（値は表示しません）",
+        )
+        for column, value in zip(columns, cells, strict=True)
+        if looks_like_my_number(value)
+    ]
+    return dict(zip(columns, cells, strict=True)), errors
+
+
+class _Row:
+    """Collects one row's errors while its cells are converted."""
+
+    def __init__(self, line: int, cells: dict[str, str], errors: list[RowError]):
+        self.line = line
+        self.cells = cells
+        self.errors = errors
+
+    def error(self, column: str | None, message: str) -> None:
+        self.errors.append(RowError(self.line, column, message))
+
+    def raw(self, column: str) -> str:
+        return self.cells[column]
+
+    def text(self, column: str, *, required: bool = False, max_length: int = 0) -> str:
+        value = nfkc(self.cells[column])
+        if required and not value:
+            self.error(column, "必須項目です")
+        elif max_length and len(value) > max_length:
+            self.error(column, f"{max_length}文字以内で指定してください")
+        return value
+
+    def date(self, column: str, *, required: bool = False) -> date | None:
+        value = self.cells[column].strip()
+        if not value:
+            if required:
+                self.error(column, "必須項目です")
+            return None
+        try:
+            return parse_date(value)
+        except ValueError as exc:
+            self.error(column, str(exc))
+            return None
+
+    def choice(self, column: str, choices: Iterable[str], *, required: bool = True) -> str:
+        value = nfkc(self.cells[column])
+        allowed = list(choices)
+        if not value:
+            if required:
+                self.error(column, f"必須項目です（{' / '.join(allowed)}）")
+            return ""
+        if value not in allowed:
+            self.error(column, f"{_shown(value)}は指定できません（{' / '.join(allowed)}）")
+            return ""
+        return value
+
+    def must_be_empty(self, column: str, why: str) -> None:
+        if self.cells[column].strip():
+            self.error(column, f"{why}は空欄にしてください")
+
+    def key(self) -> Key | None:
+        kigo = self.text("記号", required=True, max_length=20)
+        bango = self.text("番号", required=True, max_length=20)
+        edaban = nfkc(self.cells["枝番"])
+        if not _EDABAN.match(edaban):
+            self.error("枝番", "枝番は2桁の数字で指定してください（例: 00, 01）")
+            return None
+        if not kigo or not bango or len(kigo) > 20 or len(bango) > 20:
+            return None
+        return (kigo, bango, edaban)
+
+
+# ---------------------------------------------------------------------------------------------
+# Members import
+
+
+@dataclass
+class MemberRecord:
+    """One valid row of the members file, converted to the stored representation."""
+
+    line: int
+    key: Key
+    relationship: str
+    insured_type: str
+    employer_code: str
+    employer_name: str
+    name: str
+    name_kana: str
+    birth_date: date
+    sex: str
+    postal_code: str
+    address: str
+    acquired_on: date
+    lost_on: date | None
+    voluntary_until: date | None
+    standard_remuneration: int | None
+    needs_consideration: bool
+    raw: list[str] = field(repr=False, default_factory=list)
+
+    @property
+    def household(self) -> tuple[str, str]:
+        return self.key[0], self.key[1]
+
+
+def _member_row(line: int, cells: dict[str, str], errors: list[RowError]) -> MemberRecord | None:
+    r = _Row(line, cells, errors)
+    before = len(errors)
+    key = r.key()
+    relationship = r.choice("本人家族区分", Relationship.values)
+    is_self = relationship == Relationship.SELF
+    insured_type = ""
+    employer_code = employer_name = ""
+    voluntary_until = None
+    remuneration = None
+
+    if relationship == Relationship.DEPENDENT:
+        # 家族 follow their member: no 種別, 事業所, 満了日 or 標準報酬 of their own.
+        r.must_be_empty("被保険者種別", "家族の行の被保険者種別")
+        r.must_be_empty("事業所記号", "家族の行の事業所記号")
+        r.must_be_empty("事業所名称", "家族の行の事業所名称")
+        r.must_be_empty("任意継続満了日", "家族の行の任意継続満了日")
+        r.must_be_empty("標準報酬月額", "家族の行の標準報酬月額")
+    elif is_self:
+        insured_type = r.choice("被保険者種別", InsuredType.values)
+        if insured_type == InsuredType.GENERAL:
+            employer_code = r.text("事業所記号", required=True, max_length=20)
+            employer_name = r.raw("事業所名称").strip()
+            if not employer_name:
+                r.error("事業所名称", "必須項目です")
+            elif len(employer_name) > 200:
+                r.error("事業所名称", "200文字以内で指定してください")
+            r.must_be_empty("任意継続満了日", "一般の被保険者の任意継続満了日")
+        elif insured_type == InsuredType.VOLUNTARY:
+            r.must_be_empty("事業所記号", "任意継続の被保険者の事業所記号")
+            r.must_be_empty("事業所名称", "任意継続の被保険者の事業所名称")
+            voluntary_until = r.date("任意継続満了日")
+            if not cells["任意継続満了日"].strip():
+                r.error("任意継続満了日", "任意継続の被保険者には任意継続満了日が必要です")
+        yen = nfkc(cells["標準報酬月額"])
+        if yen:
+            if _YEN.match(yen):
+                remuneration = int(yen.replace(",", ""))
+            else:
+                r.error("標準報酬月額", "標準報酬月額は円単位の整数で指定してください")
+
+    name = cells["氏名"]  # stored exactly as given (𠮷, 髙, 﨑 …)
+    if not name.strip():
+        r.error("氏名", "必須項目です")
+    elif len(name) > 100:
+        r.error("氏名", "100文字以内で指定してください")
+    name_kana = ""
+    try:
+        name_kana = normalize_kana(cells["氏名カナ"])
+        if len(name_kana) > 100:
+            r.error("氏名カナ", "100文字以内で指定してください")
+    except ValueError as exc:
+        r.error("氏名カナ", str(exc))
+    birth_date = r.date("生年月日", required=True)
+    sex = r.choice("性別", Sex.values)
+    postal_code = ""
+    try:
+        postal_code = normalize_postal_code(cells["郵便番号"])
+    except ValueError as exc:
+        r.error("郵便番号", str(exc))
+    address = cells["住所"].strip()
+    if len(address) > 200:
+        r.error("住所", "200文字以内で指定してください")
+    acquired_on = r.date("資格取得年月日", required=True)
+    lost_on = r.date("資格喪失年月日")
+    if acquired_on and birth_date and acquired_on < birth_date:
+        r.error("資格取得年月日", "資格取得年月日が生年月日より前です")
+    if acquired_on and lost_on and lost_on < acquired_on:
+        r.error("資格喪失年月日", "資格喪失年月日が資格取得年月日より前です")
+    flag = nfkc(cells["要配慮者"])
+    if flag not in ("", "1"):
+        r.error("要配慮者", "要配慮者は1または空欄で指定してください")
+
+    if len(errors) > before or key is None:
+        return None
+    return MemberRecord(
+        line=line,
+        key=key,
+        relationship=relationship,
+        insured_type=insured_type,
+        employer_code=employer_code,
+        employer_name=employer_name,
+        name=name,
+        name_kana=name_kana,
+        birth_date=birth_date,
+        sex=sex,
+        postal_code=postal_code,
+        address=address,
+        acquired_on=acquired_on,
+        lost_on=lost_on,
+        voluntary_until=voluntary_until,
+        standard_remuneration=remuneration,
+        needs_consideration=flag == "1",
+    )
+
+
+@dataclass
+class MembersPlan:
+    """A validated members file, with the database rows it touches."""
+
+    records: list[MemberRecord]
+    existing: dict[Key, Person]  # persons already stored, by key
+    heads: dict[tuple[str, str], Person]  # stored 本人 by (記号, 番号)
+    employers: dict[str, str]  # 事業所記号 → 名称, as the file gives them
+
+
+def validate_members(parsed: ParsedCsv) -> MembersPlan:
+    """Check the whole file; raise ImportRefused listing every problem. Reads the database only to
+    load the persons of the households the file mentions (a few queries, not one per row)."""
+    from .selectors import persons_in_households
+
+    errors = _check_header(parsed.header, MEMBER_COLUMNS)
+    if errors:
+        raise ImportRefused(errors)
+    if not parsed.rows:
+        raise ImportRefused([RowError(None, None, "データ行がありません")])
+
+    records: list[MemberRecord] = []
+    for line, cells in parsed.rows:
+        row, row_errors = _check_cells(line, cells, MEMBER_COLUMNS)
+        errors += row_errors
+        if row is None or row_errors:
+            continue  # a row holding a 個人番号 is not looked at further: nothing of it is echoed
+        record = _member_row(line, row, errors)
+        if record is not None:
+            record.raw = cells
+            records.append(record)
+
+    # Within the file: unique keys, one 本人 per household, one name per 事業所記号.
+    seen: dict[Key, int] = {}
+    file_heads: dict[tuple[str, str], MemberRecord] = {}
+    employers: dict[str, tuple[str, int]] = {}
+    for rec in records:
+        if rec.key in seen:
+            errors.append(
+                RowError(
+                    rec.line,
+                    "記号・番号・枝番",
+                    f"記号・番号・枝番が{seen[rec.key]}行目と重複しています",
+                )
+            )
+            continue
+        seen[rec.key] = rec.line
+        if rec.relationship == Relationship.SELF:
+            other = file_heads.get(rec.household)
+            if other is not None:
+                errors.append(
+                    RowError(
+                        rec.line,
+                        "枝番",
+                        f"同じ記号・番号の本人が{other.line}行目にもあります（本人は世帯に1人）",
+                    )
+                )
+            else:
+                file_heads[rec.household] = rec
+        if rec.employer_code:
+            known = employers.get(rec.employer_code)
+            if known is None:
+                employers[rec.employer_code] = (rec.employer_name, rec.line)
+            elif known[0] != rec.employer_name:
+                errors.append(
+                    RowError(
+                        rec.line,
+                        "事業所名称",
+                        f"同じ事業所記号の事業所名称が{known[1]}行目と異なります",
+                    )
+                )
+
+    # Against the database.
+    stored = persons_in_households({rec.household for rec in records})
+    existing = {(p.kigo, p.bango, p.edaban): p for p in stored}
+    heads = {(p.kigo, p.bango): p for p in stored if p.relationship == Relationship.SELF}
+    for rec in records:
+        current = existing.get(rec.key)
+        if current is not None and current.relationship != rec.relationship:
+            errors.append(
+                RowError(
+                    rec.line,
+                    "本人家族区分",
+                    f"登録済みの加入者は{current.relationship}です。本人家族区分は取込で変更できません",
+                )
+            )
+            continue
+        if rec.relationship == Relationship.DEPENDENT:
+            if rec.household not in file_heads and rec.household not in heads:
+                errors.append(
+                    RowError(
+                        rec.line,
+                        "記号・番号",
+                        "同じ記号・番号の本人がファイルにも登録済みの加入者にもいません",
+                    )
+                )
+        else:
+            head = heads.get(rec.household)
+            if head is not None and head.edaban != rec.key[2]:
+                errors.append(
+                    RowError(
+                        rec.line,
+                        "枝番",
+                        f"この記号・番号の本人は枝番{head.edaban}で登録済みです",
+                    )
+                )
+        # An import never clears a recorded loss; the kept date must still follow 資格取得.
+        if current is not None and current.lost_on and rec.lost_on is None:
+            if current.lost_on < rec.acquired_on:
+                errors.append(
+                    RowError(
+                        rec.line,
+                        "資格取得年月日",
+                        "登録済みの資格喪失年月日より後の資格取得年月日は指定できません",
+                    )
+                )
+
+    if errors:
+        raise ImportRefused(errors)
+    return MembersPlan(
+        records=records,
+        existing=existing,
+        heads=heads,
+        employers={code: name for code, (name, _) in employers.items()},
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Registration-status import
+
+
+@dataclass
+class StatusRecord:
+    line: int
+    key: Key
+    status: str
+    ec_expiry: date | None
+    person_id: int = 0
+
+
+def validate_registration_statuses(parsed: ParsedCsv) -> list[StatusRecord]:
+    """Check the whole file and resolve each key to a stored person; raise ImportRefused."""
+    from .selectors import person_ids_by_keys
+
+    errors = _check_header(parsed.header, STATUS_COLUMNS)
+    if errors:
+        raise ImportRefused(errors)
+    if not parsed.rows:
+        raise ImportRefused([RowError(None, None, "データ行がありません")])
+
+    records: list[StatusRecord] = []
+    seen: dict[Key, int] = {}
+    for line, cells in parsed.rows:
+        row, row_errors = _check_cells(line, cells, STATUS_COLUMNS)
+        errors += row_errors
+        if row is None or row_errors:
+            continue
+        r = _Row(line, row, errors)
+        before = len(errors)
+        key = r.key()
+        status = r.choice("登録状況", RegistrationStatusValue.values)
+        ec_expiry = r.date("電子証明書有効期限")
+        if status == RegistrationStatusValue.EC_EXPIRED and not row["電子証明書有効期限"].strip():
+            r.error(
+                "電子証明書有効期限", "登録状況が電子証明書失効の行には電子証明書有効期限が必要です"
+            )
+        if key is not None and key in seen:
+            r.error("記号・番号・枝番", f"記号・番号・枝番が{seen[key]}行目と重複しています")
+        elif key is not None:
+            seen[key] = line
+        if len(errors) == before and key is not None:
+            records.append(StatusRecord(line=line, key=key, status=status, ec_expiry=ec_expiry))
+
+    ids = person_ids_by_keys([rec.key for rec in records])
+    for rec in records:
+        pid = ids.get(rec.key)
+        if pid is None:
+            errors.append(
+                RowError(rec.line, "記号・番号・枝番", "該当する加入者が登録されていません")
+            )
+        else:
+            rec.person_id = pid
+    if errors:
+        raise ImportRefused(errors)
+    return records

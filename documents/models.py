@@ -2,6 +2,7 @@ from django.db import models
 from django.db.models import Q
 
 from certificates.models import IssuanceRun
+from members.models import Employer
 
 
 class DocumentKind(models.TextChoices):
@@ -37,6 +38,18 @@ class GeneratedDocument(models.Model):
         related_name="documents",
     )
     chunk_no = models.PositiveIntegerField("チャンク番号", null=True, blank=True)
+    # A 事業所 bundle chunk: its employer, and which part of that employer's bundle it is (a large
+    # 事業所 is split into several chunks, each with its own part of the 対象者一覧表).
+    employer = models.ForeignKey(
+        Employer,
+        verbose_name="事業所",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    part_no = models.PositiveIntegerField("分冊番号", default=1)
+    part_count = models.PositiveIntegerField("分冊数", default=1)
     label = models.CharField("内容", max_length=200)
     # Primary keys of what the chunk renders (RunTarget ids for a run chunk; Certificate or Invoice ids
     # otherwise): fixed when the chunk is planned so a redelivered task renders exactly the same set.

@@ -1,5 +1,8 @@
 from django.urls import path
 
+from . import views
+
 app_name = "documents"
-# The documents helper adds the permission-checked download view here.
-urlpatterns: list = []
+urlpatterns = [
+    path("<int:pk>/download/", views.document_download, name="download"),
+]

@@ -1,0 +1,195 @@
+"""Reads for documents: the rows a chunk prints (as plain render data) and a run's progress."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Q
+
+from certificates.models import Certificate, CertificateState, IssuanceRun, Route, RunTarget
+from certificates.rules import Status, checklist_step
+from members.models import Person
+
+from .models import DocumentKind, DocumentState, GeneratedDocument
+from .render import BundleCover, CertificateCard, ChecklistEntry, Chunk, Household
+
+
+class MissingCertificate(LookupError):
+    """A planned target has no certificate of the run (the chunk cannot be printed as planned)."""
+
+
+def run_targets_for_planning(*, run_id: int) -> list[RunTarget]:
+    """Targets of a run in print order: 事業所 bundles (by 事業所記号), then 自宅; households by
+    記号・番号, the 被保険者 (枝番 00) first. Sorted in Python: the database's collation of
+    Japanese text is not something the print order should depend on."""
+    targets = RunTarget.objects.filter(run_id=run_id).select_related(
+        "employer", "household", "household__employer", "person"
+    )
+
+    def key(t: RunTarget):
+        employer = bundle_employer(t)
+        return (
+            0 if t.route == Route.EMPLOYER else 1,
+            employer.code if employer else "",
+            t.household.kigo,
+            t.household.bango,
+            t.person.edaban,
+            t.pk,
+        )
+
+    return sorted(targets, key=key)
+
+
+def bundle_employer(target: RunTarget):
+    """The 事業所 whose bundle carries this target (事業主経由 only; a dependent's is their member's)."""
+    if target.route != Route.EMPLOYER:
+        return None
+    return target.employer or target.household.employer
+
+
+def _status_of(cert: Certificate) -> Status | None:
+    if not cert.registration_status:
+        return None
+    return Status(status=cert.registration_status, ec_expiry=cert.ec_expiry)
+
+
+def certificate_card(cert: Certificate, *, item_id: int) -> CertificateCard:
+    person = cert.person
+    return CertificateCard(
+        item_id=item_id,
+        number=cert.number,
+        relationship=person.relationship,
+        # The snapshot taken at issue: a later name change does not rewrite a printed certificate.
+        name=cert.printed_name,
+        name_kana=cert.printed_name_kana,
+        birth_date=person.birth_date,
+        sex=person.sex,
+        kigo=person.kigo,
+        bango=person.bango,
+        edaban=person.edaban,
+        issue_date=cert.issue_date,
+        valid_until=cert.valid_until,
+        acquired_on=person.acquired_on,
+        reason=cert.reason,
+        elderly_start=cert.elderly_start,
+        copay_ratio=cert.copay_ratio,
+    )
+
+
+def household_data(
+    household: Person,
+    certs: list[tuple[Certificate, int]],
+    *,
+    route: str,
+    letter_date,
+    reprint: bool = False,
+) -> Household:
+    """One envelope: the letter to the 被保険者 `household` and the cards of `certs`."""
+    employer = household.employer
+    return Household(
+        kigo=household.kigo,
+        bango=household.bango,
+        addressee_name=household.name,
+        addressee_kana=household.name_kana,
+        route=route,
+        letter_date=letter_date,
+        cards=tuple(certificate_card(c, item_id=i) for c, i in certs),
+        checklist=tuple(
+            ChecklistEntry(name=c.printed_name, step=checklist_step(_status_of(c)))
+            for c, _ in certs
+        ),
+        postal_code=household.postal_code,
+        address=household.address,
+        employer_name=employer.name if employer and route == Route.EMPLOYER else "",
+        reprint=reprint,
+    )
+
+
+def chunk_render_data(document: GeneratedDocument) -> Chunk:
+    """The plain data a run chunk prints, in the order its item_ids were planned."""
+    run = document.run
+    ids = list(document.item_ids)
+    targets = {
+        t.pk: t
+        for t in RunTarget.objects.filter(pk__in=ids, run=run).select_related(
+            "household", "household__employer", "employer"
+        )
+    }
+    missing = [i for i in ids if i not in targets]
+    if missing:
+        raise MissingCertificate(f"交付対象者(RunTarget) {missing[:10]} が見つかりません")
+    certs = {
+        c.person_id: c
+        for c in Certificate.objects.filter(
+            run=run, person_id__in=[t.person_id for t in targets.values()]
+        ).select_related("person")
+    }
+    without = [targets[i].person_id for i in ids if targets[i].person_id not in certs]
+    if without:
+        keys = ", ".join(
+            p.key for p in Person.objects.filter(pk__in=without[:10]).order_by("kigo", "bango")
+        )
+        raise MissingCertificate(
+            f"一括交付 #{run.pk} の資格確認書が交付されていない対象者がいます: {keys}"
+        )
+    groups: dict[int, list[tuple[Certificate, int]]] = {}
+    heads: dict[int, RunTarget] = {}
+    for i in ids:
+        t = targets[i]
+        groups.setdefault(t.household_id, []).append((certs[t.person_id], i))
+        heads.setdefault(t.household_id, t)
+    households = tuple(
+        household_data(
+            heads[hid].household, group, route=heads[hid].route, letter_date=run.issue_date
+        )
+        for hid, group in groups.items()
+    )
+    cover = None
+    if document.employer_id is not None:
+        employer = document.employer
+        cover = BundleCover(
+            employer_code=employer.code,
+            employer_name=employer.name,
+            issue_date=run.issue_date,
+            part=document.part_no,
+            parts=document.part_count,
+            employer_postal_code=employer.postal_code,
+            employer_address=employer.address,
+        )
+    return Chunk(households=households, cover=cover)
+
+
+def current_certificate(person: Person) -> Certificate | None:
+    """The person's latest certificate that is 有効 today (an expired one never is)."""
+    for cert in Certificate.objects.filter(person=person, state=CertificateState.ACTIVE).order_by(
+        "-issue_date", "-pk"
+    ):
+        if cert.effective_state() == CertificateState.ACTIVE:
+            return cert
+    return None
+
+
+def run_progress(run: IssuanceRun) -> dict:
+    """Progress of a run's PDF chunks, from our own rows (never Celery's result backend):
+    total/stored/failed/rendering/pending chunks, skipped = holders not printed (no glyph),
+    certificate_pages = certificate cards printed so far."""
+    docs = GeneratedDocument.objects.filter(run=run, kind=DocumentKind.BUNDLE)
+    counts = docs.aggregate(
+        total=Count("pk"),
+        stored=Count("pk", filter=Q(state=DocumentState.STORED)),
+        failed=Count("pk", filter=Q(state=DocumentState.FAILED)),
+        rendering=Count("pk", filter=Q(state=DocumentState.RENDERING)),
+        pending=Count("pk", filter=Q(state=DocumentState.PENDING)),
+    )
+    skipped = 0
+    certificate_pages = 0
+    for items, pages in docs.values_list("skipped", "certificate_pages"):
+        skipped += len({s.get("item_id") for s in items or []})
+        certificate_pages += pages or 0
+    return {**counts, "skipped": skipped, "certificate_pages": certificate_pages}
+
+
+def skipped_items(run: IssuanceRun) -> list[dict]:
+    """Every holder of the run left out of the PDFs, with the reason (admin, run summary)."""
+    out: list[dict] = []
+    for doc_id, items in GeneratedDocument.objects.filter(run=run).values_list("pk", "skipped"):
+        out += [{**s, "document_id": doc_id} for s in items or []]
+    return out

@@ -201,6 +201,11 @@ def evaluate(
     else:
         reason = R_CONSIDERATION
     valid_until = validity_end(h, run_valid_until)
+    if renews and valid_until <= max(blocking):
+        # The current certificate already runs to the end of the holder's cover (75th birthday,
+        # 任意継続満了日): a "renewal" would add nothing, and re-running the same selection must
+        # issue nothing new (rules.md, "Runs are idempotent").
+        return None
     start, ratio = elderly_terms(h, issue_date, valid_until)
     return Decision(
         reason=reason,

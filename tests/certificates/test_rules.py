@@ -371,3 +371,30 @@ def test_renewal_plus_a_blocking_certificate_is_not_a_target():
 )
 def test_checklist_step(status, step):
     assert checklist_step(status) == step
+
+
+@pytest.mark.parametrize(
+    ("h", "active_until", "outcome"),
+    [
+        # 75 on 2026-12-02: the current certificate already ends on 2026-12-01, the end of cover
+        (holder(birth_date=date(1951, 12, 2)), date(2026, 12, 1), None),
+        # 75 on 2027-01-15: current ends 2027-01-10, a renewal to 2027-01-14 still adds days
+        (holder(birth_date=date(1952, 1, 15)), date(2027, 1, 10), "更新"),
+        (holder(birth_date=date(1952, 1, 15)), date(2027, 1, 14), None),
+        # 任意継続満了日 2027-01-20 equals the current certificate's end
+        (
+            holder(insured_type="任意継続", voluntary_until=date(2027, 1, 20)),
+            date(2027, 1, 20),
+            None,
+        ),
+        (
+            holder(insured_type="任意継続", voluntary_until=date(2027, 1, 20)),
+            date(2027, 1, 19),
+            "更新",
+        ),
+    ],
+)
+def test_renewal_that_would_not_extend_cover_is_not_a_target(h, active_until, outcome):
+    # rules.md "Runs are idempotent": re-running the same selection issues nothing new.
+    d = ev(h, actives=[active_until])
+    assert (d.reason if d else None) == outcome

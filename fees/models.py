@@ -68,6 +68,15 @@ class ReissueApplication(models.Model):
         on_delete=models.PROTECT,
         related_name="reissue_application",
     )
+    # The new certificate's 資格確認書 + 送付状 (kind 再交付).
+    document = models.ForeignKey(
+        "documents.GeneratedDocument",
+        verbose_name="交付帳票",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
     issued_at = models.DateTimeField("交付日時", null=True, blank=True)
     issued_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -213,6 +222,15 @@ class Invoice(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="invoices",
+    )
+    # The 請求書 PDF (kind 請求書).
+    document = models.ForeignKey(
+        "documents.GeneratedDocument",
+        verbose_name="請求書PDF",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
     )
     waive_reason = models.CharField("免除理由", max_length=200, blank=True)
     cancel_reason = models.CharField("取消理由", max_length=200, blank=True)

@@ -495,20 +495,12 @@ def _run_finish_issue(*, run_id: int, acting_user) -> IssuanceRun:
 
 def _hand_over_to_documents(run: IssuanceRun) -> None:
     """After commit, documents plans and enqueues the PDF chunks and sets the run to 完了 when all
-    are stored (a task must never read rows before they are committed)."""
-    # Temporary until documents.services.run_documents_schedule lands (helper C): without it,
-    # issuing is the whole run.
-    try:
-        from documents.services import run_documents_schedule as schedule
-    except ImportError:
-        schedule = None
-    if schedule is None:
-        run.state = RunState.DONE
-        run.finished_at = timezone.now()
-        run.save(update_fields=["state", "finished_at", "updated_at"])
-        return
+    are stored (a task must never read rows before they are committed). Scheduling is idempotent,
+    so a resumed or concurrent execute may hand over again."""
+    from documents.services import run_documents_schedule
+
     run_id = run.pk
-    transaction.on_commit(lambda: schedule(run_id=run_id))
+    transaction.on_commit(lambda: run_documents_schedule(run_id=run_id))
 
 
 def run_execute(

@@ -11,6 +11,7 @@ from django.core.management.base import CommandError
 
 from certificates.models import Certificate, IssuanceRun, RunState, RunTarget
 from core.models import AuditEvent
+from documents.models import GeneratedDocument
 
 from . import society
 
@@ -96,6 +97,10 @@ def test_full_run_issues_exactly_the_expected_certificates(clerk, supervisor, tm
     run.refresh_from_db()
     assert run.state == RunState.DONE
     assert run.issued_count == run.target_count == len(society.EXPECTED)
+    # handed over to documents: every chunk stored, one certificate page per target
+    docs = GeneratedDocument.objects.filter(run=run)
+    assert docs.exists() and set(docs.values_list("state", flat=True)) == {"完了"}
+    assert sum(docs.values_list("certificate_pages", flat=True)) == len(society.EXPECTED)
 
     issued = {
         f"{c.person.kigo}-{c.person.bango}-{c.person.edaban}": c

@@ -205,7 +205,10 @@ _VISIBILITY = env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": _VISIBILITY}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULE = {}  # filled in by certificates.schedule (see config/celery.py)
+# The nightly after-issue work (75th birthdays, expiries, registrations, overdue returns).
+from certificates.schedule import BEAT_SCHEDULE  # noqa: E402 (plain data, no models)
+
+CELERY_BEAT_SCHEDULE = dict(BEAT_SCHEDULE)
 
 LOGGING = {
     "version": 1,

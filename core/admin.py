@@ -18,6 +18,7 @@ from django.http import StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from .exports import ExportResult, dataset_for_model, export_bytes, to_cell
 from .models import AuditEvent, ExportJob, ExportJobState
@@ -150,7 +151,7 @@ class HistoryAdmin(ReadOnlyAdmin):
         if obj.history_type == "+":
             return f"作成({len(changes)}項目)"
         return format_html_join(
-            format_html("<br>"),
+            mark_safe("<br>"),  # noqa: S308 - a constant
             "{}: {} → {}",
             ((label, old or "(空)", new or "(空)") for label, old, new in changes),
         )
@@ -309,3 +310,30 @@ export_csv_cp932 = _export_action("cp932")
 export_csv_cp932.short_description = "CSV出力(CP932・バックグラウンド)"
 admin.site.add_action(export_csv_utf8, "export_csv")
 admin.site.add_action(export_csv_cp932, "export_csv_cp932")
+
+
+# --- django-axes: its "clean up" action deletes login records but asks for no permission -----------
+
+
+def _guard_axes_cleanup() -> None:
+    """axes' AccessAttemptAdmin offers an action that deletes lockout records to anyone who can view
+    the list — an auditor could erase the trail of failed logins. Re-register it so the action needs
+    the delete permission (no role has it)."""
+    try:
+        from axes.admin import AccessAttemptAdmin
+        from axes.models import AccessAttempt
+    except ImportError:  # pragma: no cover - axes is a dependency
+        return
+    if not admin.site.is_registered(AccessAttempt):
+        return
+
+    class GuardedAccessAttemptAdmin(AccessAttemptAdmin):
+        @admin.action(description="期限切れの試行記録を削除", permissions=["delete"])
+        def cleanup_expired_attempts(self, request, queryset):
+            return super().cleanup_expired_attempts(request, queryset)
+
+    admin.site.unregister(AccessAttempt)
+    admin.site.register(AccessAttempt, GuardedAccessAttemptAdmin)
+
+
+_guard_axes_cleanup()

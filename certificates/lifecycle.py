@@ -392,3 +392,20 @@ def certificate_record_undeliverable(*, number: str, returned_on: date, acting_u
         addressee=addressee.key,
     )
     return cert
+
+
+def daily_jobs_run(*, today: date, acting_user=None) -> dict[str, int]:
+    """The nightly work (Celery beat → certificates.tasks.run_daily_jobs; also `manage.py
+    run_daily_jobs`), in the order the rules need: 75th birthdays first (their losses put
+    certificates to 返却待ち or 返却不要), then expiries, then マイナ保険証 registrations, then overdue
+    flags. Each step is its own transaction and safe to run twice. Returns counts per step."""
+    from members.services import persons_apply_75th_birthday  # members imports this module
+
+    return {
+        "75歳到達": len(persons_apply_75th_birthday(on=today, acting_user=acting_user)),
+        "有効期限切れ": len(certificates_expire(today=today, acting_user=acting_user)),
+        "マイナ保険証登録": len(
+            certificates_apply_registration_status(today=today, acting_user=acting_user)
+        ),
+        "返却期限超過": len(certificates_mark_overdue(today=today, acting_user=acting_user)),
+    }

@@ -1,0 +1,46 @@
+"""Scheduled work after issue (Celery beat; schedule in certificates/schedule.py). Thin: each task
+takes primitives, calls one lifecycle/registry service, returns counts. All are safe to run twice."""
+
+from datetime import date
+
+from celery import shared_task
+from django.utils import timezone
+
+
+def _day(on: str | None) -> date:
+    return date.fromisoformat(on) if on else timezone.localdate()
+
+
+@shared_task(ignore_result=True)
+def run_daily_jobs(on: str | None = None) -> dict[str, int]:
+    from .lifecycle import daily_jobs_run
+
+    return daily_jobs_run(today=_day(on))
+
+
+@shared_task(ignore_result=True)
+def apply_75th_birthdays(on: str | None = None) -> int:
+    from members.services import persons_apply_75th_birthday
+
+    return len(persons_apply_75th_birthday(on=_day(on)))
+
+
+@shared_task(ignore_result=True)
+def expire_certificates(on: str | None = None) -> int:
+    from .lifecycle import certificates_expire
+
+    return len(certificates_expire(today=_day(on)))
+
+
+@shared_task(ignore_result=True)
+def apply_registration_status(on: str | None = None) -> int:
+    from .lifecycle import certificates_apply_registration_status
+
+    return len(certificates_apply_registration_status(today=_day(on)))
+
+
+@shared_task(ignore_result=True)
+def mark_overdue_returns(on: str | None = None) -> int:
+    from .lifecycle import certificates_mark_overdue
+
+    return len(certificates_mark_overdue(today=_day(on)))

@@ -102,6 +102,46 @@ def pdf_text(data: bytes, tmp_path: Path, *, layout: bool = False) -> list[str]:
     return out.split("\f")[:-1]
 
 
+def card_texts(pdf: Path, page: int) -> list[str]:
+    """The text inside each card slot of a card sheet (page is 1-based), empty slots left out.
+    Cropping to the slot proves a field is printed on *that* card, not elsewhere on the sheet."""
+    from documents.render import (
+        CARD_COLUMNS,
+        CARD_HEIGHT_MM,
+        CARD_WIDTH_MM,
+        CARDS_PER_SHEET,
+        SHEET_LEFT_MM,
+        SHEET_TOP_MM,
+    )
+
+    pt = 72 / 25.4
+    texts = []
+    for slot in range(CARDS_PER_SHEET):
+        x = SHEET_LEFT_MM + (slot % CARD_COLUMNS) * CARD_WIDTH_MM
+        y = SHEET_TOP_MM + (slot // CARD_COLUMNS) * CARD_HEIGHT_MM
+        args = ["pdftotext", "-layout", "-enc", "UTF-8", "-f", str(page), "-l", str(page)]
+        args += ["-x", str(int(x * pt) + 1), "-y", str(int(y * pt) + 1)]
+        args += ["-W", str(int(CARD_WIDTH_MM * pt) - 2), "-H", str(int(CARD_HEIGHT_MM * pt) - 2)]
+        out = subprocess.run([*args, str(pdf), "-"], check=True, capture_output=True, text=True)
+        text = " ".join(out.stdout.split())
+        if text:
+            texts.append(text)
+    return texts
+
+
+def region_text(pdf: Path, page: int, *, x_mm, y_mm, w_mm, h_mm) -> str:
+    pt = 72 / 25.4
+    args = ["pdftotext", "-layout", "-enc", "UTF-8", "-f", str(page), "-l", str(page)]
+    args += ["-x", str(int(x_mm * pt)), "-y", str(int(y_mm * pt))]
+    args += ["-W", str(int(w_mm * pt)), "-H", str(int(h_mm * pt))]
+    out = subprocess.run([*args, str(pdf), "-"], check=True, capture_output=True, text=True)
+    return " ".join(out.stdout.split())
+
+
+def squash(text: str) -> str:
+    return " ".join(text.split())
+
+
 @pytest.fixture
 def media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"

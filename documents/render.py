@@ -179,7 +179,7 @@ class SkippedItem:
     item_id: int
     person: str  # 記号・番号・枝番
     name: str
-    field: str  # 氏名 | 氏名カナ | 住所 | 宛名(被保険者)
+    field: str  # 氏名 | 氏名カナ | 氏名(宛名) | 氏名カナ(宛名) | 住所 | 郵便番号
     characters: tuple[str, ...]  # "U+E000", ...
 
     @property
@@ -383,7 +383,7 @@ def printable_households(
     kept: list[Household] = []
     skipped: list[SkippedItem] = []
     for hh in households:
-        head_fields = {"宛名(被保険者)": hh.addressee_name, "宛名カナ": hh.addressee_kana}
+        head_fields = {"氏名(宛名)": hh.addressee_name, "氏名カナ(宛名)": hh.addressee_kana}
         if hh.route == "自宅":
             head_fields |= {"住所": hh.address, "郵便番号": hh.postal_code}
         head_problems = _check(0, hh.key, hh.addressee_name, head_fields)

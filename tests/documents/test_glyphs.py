@@ -1,0 +1,90 @@
+"""No blank boxes: characters without a glyph are found before rendering and the holder is held
+back with a message naming the person and the character."""
+
+from datetime import date
+
+import pytest
+
+from certificates.models import RunState
+from documents.fonts import describe_character, uncovered_characters
+from documents.models import GeneratedDocument
+from documents.selectors import run_progress
+from members.models import Employer
+
+from .conftest import execute_run, make_dependent, make_member, pdf_text, set_status, squash
+
+
+@pytest.mark.parametrize(
+    ("text", "missing"),
+    [
+        ("𠮷田 髙橋 﨑山 渡邊 齋藤", []),  # IPAmj: non-BMP, variants
+        ("ヨシダ タロウ", []),
+        ("東京都千代田区丸の内一丁目1番1号 101号室", []),
+        ("山田\u3000太郎\t", []),  # whitespace needs no glyph
+        ("山田\ue000太郎", ["U+E000"]),  # private use: no font has it
+        ("🙂 山田", ["U+1F642"]),  # emoji
+        ("\ue000\ue000", ["U+E000"]),  # reported once
+        ("葛\U000e0100城", []),  # IVS sequence registered in IPAmj
+        ("山\U000e0100", ["U+E0100"]),  # selector on a base with no such variant
+    ],
+)
+def test_uncovered_characters(text, missing):
+    assert uncovered_characters(text) == missing
+
+
+def test_describe_character_names_it():
+    assert describe_character("U+1F642") == "U+1F642 (SLIGHTLY SMILING FACE)"
+    assert describe_character("U+E000").startswith("U+E000 (")
+
+
+@pytest.mark.django_db
+def test_a_holder_with_an_uncovered_character_is_reported_not_printed(
+    clerk, supervisor, media_root, tmp_path
+):
+    employer = Employer.objects.create(code="E001", name="株式会社テスト")
+    ok = make_member(name="山田 太郎", employer=employer)
+    bad = make_member(name="田中\ue000子", kana="タナカ ヒロコ", employer=employer)
+    bad_dependent_home = make_member(name="佐藤 一郎", employer=employer)
+    child = make_dependent(bad_dependent_home, name="佐藤 🙂", edaban="02")
+    set_status([(p, "未登録", None) for p in (ok, bad, bad_dependent_home, child)])
+
+    run = execute_run(clerk, supervisor)
+
+    # the rest of the run goes on and the run completes, showing who was left out
+    assert run.state == RunState.DONE
+    doc = GeneratedDocument.objects.get(run=run)
+    skipped = {s["person"]: s for s in doc.skipped}
+    assert set(skipped) == {bad.key, child.key}
+    assert skipped[bad.key]["characters"] == ["U+E000"]
+    assert skipped[bad.key]["field"] == "氏名(宛名)"
+    assert bad.key in skipped[bad.key]["message"] and "U+E000" in skipped[bad.key]["message"]
+    assert skipped[child.key]["characters"] == ["U+1F642"]
+    assert "SLIGHTLY SMILING FACE" in skipped[child.key]["message"]
+    assert run_progress(run)["skipped"] == 2
+    assert {s["person"] for s in run.summary["print_skipped"]} == {bad.key, child.key}
+    assert doc.certificate_pages == 2  # 山田 太郎 and 佐藤 一郎
+
+    text = squash("".join(pdf_text(doc.file.read(), tmp_path)))
+    doc.file.close()
+    assert "山田 太郎" in text and "佐藤 一郎" in text
+    assert "田中" not in text  # not printed at all: no letter, no card, no list row
+    assert "佐藤 🙂" not in text and "佐藤 様" not in text
+    assert "封筒 2 通 / 資格確認書 2 枚" in text
+
+
+@pytest.mark.django_db
+def test_unprintable_address_holds_back_the_whole_home_household(clerk, supervisor, media_root):
+    m = make_member(
+        name="鈴木 一郎",
+        voluntary_until=date(2026, 9, 30),
+        postal_code="1500001",
+        address="東京都渋谷区\ue001",
+    )
+    d = make_dependent(m, name="鈴木 花子")
+    set_status([(m, "未登録", None), (d, "未登録", None)])
+    run = execute_run(clerk, supervisor)
+    doc = GeneratedDocument.objects.get(run=run)
+    assert {s["person"] for s in doc.skipped} == {m.key, d.key}
+    assert all(s["field"] == "住所" and s["characters"] == ["U+E001"] for s in doc.skipped)
+    assert not doc.file and doc.page_count == 0 and doc.certificate_pages == 0
+    assert run.state == RunState.DONE

@@ -1,0 +1,449 @@
+"""加入者の管理画面: 事業所, 加入者 (本人・家族), 利用登録状況の取込.
+
+Thin: a person's 資格喪失 and 氏名変更 go through members.services (the same services the imports
+use), and the CSV imports through members.resources, which call the import services.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count, Q
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from import_export.admin import ImportMixin
+from import_export.forms import ConfirmImportForm, ImportForm
+from simple_history.admin import SimpleHistoryAdmin
+
+from .importing import ImportRefused, nfkc, normalize_kana, normalize_postal_code
+from .models import (
+    Employer,
+    Person,
+    RegistrationSnapshot,
+    RegistrationStatus,
+    Relationship,
+)
+from .resources import JapaneseCSV, MembersResource, RegistrationStatusResource
+from .services import person_change_name, person_record_loss
+
+# --- shared import behaviour ---------------------------------------------------------------------
+
+
+class RegistryImportMixin(ImportMixin):
+    """django-import-export's upload → preview → confirm, for our CSV contracts."""
+
+    import_formats = [JapaneseCSV]
+    import_template_name = "admin/members/import.html"
+    # The import writes its own audit_event with the counts; one LogEntry per row would be noise.
+    skip_admin_log = True
+
+    def add_data_read_fail_error_to_form(self, form, e):
+        if isinstance(e, ImportRefused):
+            for err in e.errors:
+                form.add_error("import_file", str(err))
+            return
+        super().add_data_read_fail_error_to_form(form, e)
+
+    def import_action(self, request, **kwargs):
+        response = super().import_action(request, **kwargs)
+        # A refused or unreadable upload is removed from the temporary storage at once: it holds
+        # personal data, perhaps even a 個人番号, and no confirm step will come to remove it.
+        context = getattr(response, "context_data", None) or {}
+        if request.method == "POST" and "confirm_form" not in context:
+            # (the form drops the file from cleaned_data when reading it failed: use the upload)
+            name = getattr(request.FILES.get("import_file"), "tmp_storage_name", None)
+            if name:
+                storage = self.get_tmp_storage_class()(
+                    name=name, read_mode="rb", **self.get_tmp_storage_class_kwargs()
+                )
+                try:
+                    storage.remove()
+                except OSError:
+                    pass
+        return response
+
+    def process_result(self, result, request):
+        refusal = getattr(result, "refusal", None)
+        if refusal is not None:
+            # The data changed between preview and confirm: nothing was stored.
+            messages.error(request, refusal.summary(limit=20))
+            return HttpResponseRedirect(
+                reverse("admin:{}_{}_changelist".format(*self.get_model_info()))
+            )
+        return super().process_result(result, request)
+
+    def add_success_message(self, result, request):
+        messages.success(request, getattr(result, "summary_text", "取込が完了しました"))
+
+
+# --- 事業所 ----------------------------------------------------------------------------------------
+
+
+@admin.register(Employer)
+class EmployerAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "postal_code", "address", "updated_at")
+    search_fields = ("code__startswith", "name__startswith")
+    search_help_text = "事業所記号または事業所名称の先頭一致"
+    readonly_fields = ("created_at", "updated_at")
+
+
+# --- 加入者 ----------------------------------------------------------------------------------------
+
+
+class QualificationFilter(admin.SimpleListFilter):
+    title = "資格"
+    parameter_name = "qualification"
+
+    def lookups(self, request, model_admin):
+        return (("active", "資格あり（喪失日なし）"), ("lost", "資格喪失済み"))
+
+    def queryset(self, request, queryset):
+        if self.value() == "active":
+            return queryset.filter(lost_on__isnull=True)
+        if self.value() == "lost":
+            return queryset.filter(lost_on__isnull=False)
+        return queryset
+
+
+class PersonAdminForm(forms.ModelForm):
+    class Meta:
+        model = Person
+        fields = (
+            "kigo",
+            "bango",
+            "edaban",
+            "relationship",
+            "member",
+            "insured_type",
+            "employer",
+            "voluntary_until",
+            "standard_remuneration",
+            "name",
+            "name_kana",
+            "birth_date",
+            "sex",
+            "postal_code",
+            "address",
+            "address_unknown_since",
+            "needs_consideration",
+            "acquired_on",
+            "lost_on",
+            "loss_reason",
+        )
+
+    def clean_kigo(self):
+        return nfkc(self.cleaned_data["kigo"])
+
+    def clean_bango(self):
+        return nfkc(self.cleaned_data["bango"])
+
+    def clean_edaban(self):
+        return nfkc(self.cleaned_data["edaban"])
+
+    def clean_name_kana(self):
+        try:
+            return normalize_kana(self.cleaned_data["name_kana"])
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+    def clean_postal_code(self):
+        try:
+            return normalize_postal_code(self.cleaned_data.get("postal_code") or "")
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+    def clean(self):
+        cleaned = super().clean()
+        lost_on = cleaned.get("lost_on")
+        stored = self.instance.lost_on if self.instance.pk else None
+        if lost_on and not cleaned.get("loss_reason"):
+            self.add_error(
+                "loss_reason", "資格喪失年月日を入力したときは喪失事由を選択してください"
+            )
+        if stored and not lost_on:
+            self.add_error(
+                "lost_on",
+                "記録済みの資格喪失は取り消せません。日付の誤りは正しい日付を入力して訂正してください",
+            )
+        if (
+            lost_on
+            and self.instance.pk
+            and self.instance.relationship == Relationship.SELF
+            and lost_on != stored
+        ):
+            late = self.instance.dependents.filter(acquired_on__gt=lost_on).values_list(
+                "edaban", flat=True
+            )
+            if late:
+                self.add_error(
+                    "lost_on",
+                    f"被扶養者（枝番{'・'.join(late)}）の資格取得年月日がこの日付より後です",
+                )
+        return cleaned
+
+
+class DependentInline(admin.TabularInline):
+    model = Person
+    fk_name = "member"
+    verbose_name = "被扶養者"
+    verbose_name_plural = "被扶養者"
+    fields = (
+        "edaban",
+        "name",
+        "name_kana",
+        "birth_date",
+        "sex",
+        "acquired_on",
+        "lost_on",
+        "loss_reason",
+        "needs_consideration",
+    )
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+_KEY_SPLIT = re.compile(r"[-‐・\s]+")
+
+
+@admin.register(Person)
+class PersonAdmin(RegistryImportMixin, SimpleHistoryAdmin):
+    resource_classes = [MembersResource]
+    form = PersonAdminForm
+    list_display = (
+        "key_display",
+        "name",
+        "name_kana",
+        "relationship",
+        "insured_type",
+        "employer_display",
+        "acquired_on",
+        "lost_on",
+    )
+    list_display_links = ("key_display", "name")
+    list_select_related = ("employer",)
+    list_filter = (
+        QualificationFilter,
+        "relationship",
+        "insured_type",
+        "needs_consideration",
+        "loss_reason",
+    )
+    # The lookups are chosen in get_search_results (exact 記号/番号, prefix 氏名/カナ) so that the
+    # unique (記号, 番号, 枝番) index and the カナ index can be used on a table of a million rows.
+    search_fields = ("kigo", "bango", "name", "name_kana")
+    search_help_text = (
+        "記号・番号（完全一致、「記号-番号」や「記号-番号-枝番」も可）、氏名・氏名カナ（先頭一致、"
+        "ひらがな・半角カナ可）"
+    )
+    show_full_result_count = False
+    list_per_page = 50
+    raw_id_fields = ("member",)
+    autocomplete_fields = ("employer",)
+    readonly_fields = ("created_at", "updated_at")
+    inlines = (DependentInline,)
+    fieldsets = (
+        ("記号・番号", {"fields": (("kigo", "bango", "edaban"), "relationship", "member")}),
+        (
+            "被保険者",
+            {
+                "fields": (
+                    "insured_type",
+                    "employer",
+                    "voluntary_until",
+                    "standard_remuneration",
+                )
+            },
+        ),
+        (
+            "本人情報",
+            {
+                "fields": (
+                    "name",
+                    "name_kana",
+                    "birth_date",
+                    "sex",
+                    "postal_code",
+                    "address",
+                    "address_unknown_since",
+                    "needs_consideration",
+                )
+            },
+        ),
+        ("資格", {"fields": ("acquired_on", ("lost_on", "loss_reason"))}),
+        ("記録", {"fields": ("created_at", "updated_at")}),
+    )
+
+    @admin.display(description="記号・番号・枝番", ordering="kigo")
+    def key_display(self, obj: Person) -> str:
+        return obj.key
+
+    @admin.display(description="事業所", ordering="employer__code")
+    def employer_display(self, obj: Person) -> str:
+        return obj.employer.name if obj.employer_id else "-"
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        folded = nfkc(term)
+        condition = Q(kigo=folded) | Q(bango=folded) | Q(name__startswith=term)
+        try:
+            condition |= Q(name_kana__startswith=normalize_kana(term))
+        except ValueError:
+            pass  # not kana: no カナ search
+        parts = [p for p in _KEY_SPLIT.split(folded) if p]
+        if len(parts) == 2:
+            condition |= Q(kigo=parts[0], bango=parts[1])
+        elif len(parts) == 3:
+            condition |= Q(kigo=parts[0], bango=parts[1], edaban=parts[2])
+        return queryset.filter(condition), False
+
+    def save_model(self, request, obj: Person, form, change):
+        """A new or changed 資格喪失年月日 goes through person_record_loss (dependents follow,
+        certificates become 返却待ち), a new 氏名/カナ through person_change_name; the other fields
+        are saved as usual."""
+        lost_on, reason = obj.lost_on, obj.loss_reason
+        if not change:
+            obj.lost_on, obj.loss_reason = None, ""
+            super().save_model(request, obj, form, change)
+            if lost_on:
+                person_record_loss(
+                    person=obj, lost_on=lost_on, reason=reason, acting_user=request.user
+                )
+            return
+        stored = Person.objects.get(pk=obj.pk)
+        name, name_kana = obj.name, obj.name_kana
+        obj.name, obj.name_kana = stored.name, stored.name_kana
+        obj.lost_on, obj.loss_reason = stored.lost_on, stored.loss_reason
+        service_fields = {"name", "name_kana", "lost_on", "loss_reason"}
+        if set(form.changed_data) - service_fields:
+            super().save_model(request, obj, form, change)
+        if (name, name_kana) != (stored.name, stored.name_kana):
+            person_change_name(person=obj, name=name, name_kana=name_kana, acting_user=request.user)
+        if lost_on and (lost_on, reason) != (stored.lost_on, stored.loss_reason):
+            changed = person_record_loss(
+                person=obj, lost_on=lost_on, reason=reason, acting_user=request.user
+            )
+            followers = len(changed) - (1 if obj in changed else 0)
+            if followers:
+                messages.info(request, f"被扶養者{followers}人の資格喪失も同じ日付で記録しました")
+
+
+# --- 利用登録状況 ----------------------------------------------------------------------------------
+
+
+class StatusImportForm(ImportForm):
+    as_of = forms.DateField(label="基準日", help_text="利用登録状況データの基準日（YYYY-MM-DD）")
+
+
+class StatusConfirmImportForm(ConfirmImportForm):
+    as_of = forms.DateField(widget=forms.HiddenInput())
+
+
+class ReadOnlyMixin:
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(RegistrationSnapshot)
+class RegistrationSnapshotAdmin(RegistryImportMixin, ReadOnlyMixin, admin.ModelAdmin):
+    """Snapshots are created only by the import and never changed (rules.md: history is never
+    overwritten)."""
+
+    resource_classes = [RegistrationStatusResource]
+    import_form_class = StatusImportForm
+    confirm_form_class = StatusConfirmImportForm
+    list_display = ("as_of", "source_name", "row_count", "imported_by", "created_at")
+    list_select_related = ("imported_by",)
+    date_hierarchy = "as_of"
+    fields = (
+        "as_of",
+        "source_name",
+        "row_count",
+        "imported_by",
+        "created_at",
+        "counts_by_status",
+        "statuses_link",
+    )
+    readonly_fields = fields
+
+    def get_confirm_form_initial(self, request, import_form):
+        initial = super().get_confirm_form_initial(request, import_form)
+        if import_form is not None:
+            initial["as_of"] = import_form.cleaned_data["as_of"]
+        return initial
+
+    def get_import_data_kwargs(self, **kwargs):
+        form = kwargs.get("form")
+        if form is not None and "as_of" in getattr(form, "cleaned_data", {}):
+            kwargs["as_of"] = form.cleaned_data["as_of"]
+        return super().get_import_data_kwargs(**kwargs)
+
+    @admin.display(description="登録状況別の件数")
+    def counts_by_status(self, obj: RegistrationSnapshot):
+        rows = obj.statuses.values_list("status").annotate(n=Count("pk")).order_by("status")
+        return format_html(
+            "<table>{}</table>",
+            format_html_join("", "<tr><th>{}</th><td>{}件</td></tr>", rows),
+        )
+
+    @admin.display(description="明細")
+    def statuses_link(self, obj: RegistrationSnapshot):
+        url = reverse("admin:members_registrationstatus_changelist")
+        return format_html(
+            '<a href="{}?snapshot__id__exact={}">この取込の利用登録状況（{}件）</a>',
+            url,
+            obj.pk,
+            obj.row_count,
+        )
+
+
+@admin.register(RegistrationStatus)
+class RegistrationStatusAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("person_key", "person_name", "as_of", "status", "ec_expiry", "snapshot")
+    list_select_related = ("person", "snapshot")
+    list_filter = ("status", "snapshot")
+    search_fields = ("person__kigo", "person__bango", "person__name_kana")
+    search_help_text = "記号・番号（完全一致）、氏名カナ（先頭一致）"
+    show_full_result_count = False
+    ordering = ("-pk",)
+    fields = ("snapshot", "person", "as_of", "status", "ec_expiry")
+    readonly_fields = fields
+
+    @admin.display(description="記号・番号・枝番")
+    def person_key(self, obj: RegistrationStatus) -> str:
+        return obj.person.key
+
+    @admin.display(description="氏名")
+    def person_name(self, obj: RegistrationStatus) -> str:
+        return obj.person.name
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        folded = nfkc(term)
+        condition = Q(person__kigo=folded) | Q(person__bango=folded)
+        try:
+            condition |= Q(person__name_kana__startswith=normalize_kana(term))
+        except ValueError:
+            pass
+        return queryset.filter(condition), False

@@ -30,6 +30,8 @@ from django.db import models
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from .roles import is_history_model
+
 ENCODINGS = ("utf-8-sig", "cp932")
 DEFAULT_ENCODING = "utf-8-sig"
 CHUNK_SIZE = 1000
@@ -493,10 +495,14 @@ def generic_dataset(
 ) -> Dataset:
     """Every concrete field of `model` (admin exports of models without a dedicated format)."""
     columns = _generic_columns(model)
-    person_path = _path_to_person(model)
+    # History rows and persons carry their own key; other rows say whose they are.
+    person_path = None if is_history_model(model) else _path_to_person(model)
     if person_path:
+        taken = {h for h, _ in columns}
         extra = [("記号", "kigo"), ("番号", "bango"), ("枝番", "edaban"), ("氏名", "name")]
-        columns += [(h, f"{person_path}__{path}") for h, path in extra]
+        columns += [
+            (h if h not in taken else f"対象者{h}", f"{person_path}__{path}") for h, path in extra
+        ]
     paths = [path for _, path in columns]
 
     def rows(qs: QuerySet) -> Iterator[list]:

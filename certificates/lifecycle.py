@@ -162,7 +162,7 @@ def certificates_record_returns(
         raise ValidationError(f"返却日({returned_on:%Y-%m-%d})が未来の日付です")
     certs = {
         c.number: c
-        for c in Certificate.objects.select_for_update()
+        for c in Certificate.objects.select_for_update(of=("self",))
         .select_related("person")
         .filter(number__in=wanted)
     }
@@ -279,42 +279,43 @@ def _apply_registered(certs: list[Certificate], *, today: date, acting_user) -> 
     return changed
 
 
+def _locked(ids) -> list[Certificate]:
+    """Lock the still-有効 certificates among `ids` (a subquery: the join through the statuses may
+    repeat a certificate, and PostgreSQL allows no FOR UPDATE with DISTINCT)."""
+    return list(
+        Certificate.objects.select_for_update(of=("self",))
+        .select_related("person", "run")
+        .filter(pk__in=ids, state=CertificateState.ACTIVE)
+        .order_by("pk")
+    )
+
+
 @transaction.atomic
 def certificates_apply_registration_snapshot(*, snapshot, acting_user=None) -> list[Certificate]:
     """Run after each registration-status import (members' import calls this with the new
     RegistrationSnapshot): active certificates of the persons in the snapshot whose latest status is
     now 登録済 become 返却不要 (state_note マイナ保険証登録), except for 要配慮者."""
     today = max(timezone.localdate(), snapshot.as_of)
-    certs = list(
-        Certificate.objects.select_for_update()
-        .select_related("person", "run")
-        .filter(
-            state=CertificateState.ACTIVE,
-            valid_until__gte=timezone.localdate(),
-            person__registration_statuses__snapshot=snapshot,
-            person__registration_statuses__status=RegistrationStatusValue.REGISTERED,
-        )
-        .distinct()
-    )
-    return _apply_registered(certs, today=today, acting_user=acting_user)
+    ids = Certificate.objects.filter(
+        state=CertificateState.ACTIVE,
+        valid_until__gte=timezone.localdate(),
+        person__registration_statuses__snapshot=snapshot,
+        person__registration_statuses__status=RegistrationStatusValue.REGISTERED,
+    ).values("pk")
+    return _apply_registered(_locked(ids), today=today, acting_user=acting_user)
 
 
 @transaction.atomic
 def certificates_apply_registration_status(*, today: date, acting_user=None) -> list[Certificate]:
     """The daily sweep of the same rule over every active certificate (catches a snapshot imported
     without the hook, or a 要配慮者 flag removed since)."""
-    certs = list(
-        Certificate.objects.select_for_update()
-        .select_related("person", "run")
-        .filter(
-            state=CertificateState.ACTIVE,
-            valid_until__gte=today,
-            person__registration_statuses__status=RegistrationStatusValue.REGISTERED,
-            person__needs_consideration=False,
-        )
-        .distinct()
-    )
-    return _apply_registered(certs, today=today, acting_user=acting_user)
+    ids = Certificate.objects.filter(
+        state=CertificateState.ACTIVE,
+        valid_until__gte=today,
+        person__registration_statuses__status=RegistrationStatusValue.REGISTERED,
+        person__needs_consideration=False,
+    ).values("pk")
+    return _apply_registered(_locked(ids), today=today, acting_user=acting_user)
 
 
 def overdue_returns_q(today: date) -> Q:
@@ -362,7 +363,7 @@ def certificate_record_undeliverable(*, number: str, returned_on: date, acting_u
     if returned_on > timezone.localdate():
         raise ValidationError(f"返戻日({returned_on:%Y-%m-%d})が未来の日付です")
     cert = (
-        Certificate.objects.select_for_update()
+        Certificate.objects.select_for_update(of=("self",))
         .select_related("person", "person__member")
         .filter(number=number)
         .first()

@@ -100,7 +100,7 @@ def certificate_find(number: str) -> Certificate:
 
 def _lock(cert: Certificate) -> Certificate:
     return (
-        Certificate.objects.select_for_update()
+        Certificate.objects.select_for_update(of=("self",))
         .select_related("person", "person__member", "person__employer")
         .get(pk=cert.pk)
     )
@@ -366,7 +366,7 @@ def reissue_application_receive_loss(
 
 def _lock_invoice(invoice: Invoice) -> Invoice:
     return (
-        Invoice.objects.select_for_update()
+        Invoice.objects.select_for_update(of=("self",))
         .select_related("application", "application__certificate")
         .get(pk=invoice.pk)
     )
@@ -471,7 +471,7 @@ def reissue_application_issue(
     Refused before the fee is 入金済 or 免除 (the notice: 振込が確認されてからの交付). The application row is
     locked and new_certificate is one-to-one, so a double click or two workers issue once."""
     app = (
-        ReissueApplication.objects.select_for_update()
+        ReissueApplication.objects.select_for_update(of=("self",))
         .select_related("certificate", "certificate__person")
         .get(pk=application.pk)
     )
@@ -589,7 +589,7 @@ def payments_import(*, content: bytes, source_name: str, acting_user) -> Payment
             "paid_on": row.paid_on.isoformat(),
         }
         invoice = (
-            Invoice.objects.select_for_update()
+            Invoice.objects.select_for_update(of=("self",))
             .select_related("application")
             .filter(number=row.number)
             .first()

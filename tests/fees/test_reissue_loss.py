@@ -271,3 +271,28 @@ def test_holder_who_lost_qualification_before_the_issue_is_not_reissued(clerk):
     with pytest.raises(ValidationError, match="資格がないため再交付できません"):
         reissue_application_issue(application=app, acting_user=clerk)
     assert not GeneratedDocument.objects.filter(kind=DocumentKind.REISSUE).exists()
+
+
+def test_database_refuses_two_applications_issuing_the_same_certificate(clerk):
+    a = _loss(_cert(), clerk)
+    b = _loss(_cert(), clerk)
+    invoice_confirm_payment(invoice=a.invoice, paid_on=_today(), acting_user=clerk)
+    new = reissue_application_issue(application=a, acting_user=clerk)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ReissueApplication.objects.filter(pk=b.pk).update(new_certificate=new)
+
+
+def test_database_refuses_an_issued_application_without_a_certificate(clerk):
+    app = _loss(_cert(), clerk)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ReissueApplication.objects.filter(pk=app.pk).update(state="交付済")
+
+
+def test_database_refuses_a_paid_invoice_without_the_full_amount_or_a_waiver_without_reason(clerk):
+    app = _loss(_cert(), clerk)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Invoice.objects.filter(pk=app.invoice.pk).update(
+            state="入金済", paid_on=_today(), paid_amount=999
+        )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Invoice.objects.filter(pk=app.invoice.pk).update(state="免除")

@@ -24,7 +24,6 @@ from django.utils.html import format_html, format_html_join
 
 from certificates.lifecycle import (
     ReturnsError,
-    certificate_record_undeliverable,
     certificates_record_returns,
     overdue_returns_q,
     parse_number_list,
@@ -50,6 +49,7 @@ from .models import (
     PaymentImport,
     ReissueApplication,
     ReissueKind,
+    ReturnedMail,
     ReturnPendingCertificate,
     ReturnReminder,
 )
@@ -834,7 +834,7 @@ class HeldCertificateAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
         form = UndeliverableForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                cert = certificate_record_undeliverable(
+                mail = services.mail_record_returned(
                     number=form.cleaned_data["number"],
                     returned_on=form.cleaned_data["returned_on"],
                     acting_user=request.user,
@@ -845,7 +845,7 @@ class HeldCertificateAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
             else:
                 self.message_user(
                     request,
-                    f"資格確認書 {cert.number} を送付保留にし、宛先の住所を宛所不明として記録しました。",
+                    f"資格確認書 {mail.certificate.number} を送付保留にし、宛先の住所を宛所不明として記録しました。",
                     messages.SUCCESS,
                 )
                 return HttpResponseRedirect(self.changelist_url())
@@ -882,7 +882,8 @@ class HeldCertificateAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
                 self.message_user(
                     request,
                     f"{addressee.name} の住所を訂正しました。再送する資格確認書: "
-                    + ("、".join(c.number for c in resent) or "なし(有効なものがありません)"),
+                    + ("、".join(c.number for c in resent) or "なし(有効なものがありません)")
+                    + "。再送の帳票は「返戻記録」からダウンロードできます。",
                     messages.SUCCESS,
                 )
                 return HttpResponseRedirect(self.changelist_url())
@@ -893,3 +894,36 @@ class HeldCertificateAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
             intro="訂正後の住所で、世帯の保留中の資格確認書を送付状とともに作り直して再送します。",
             submit_label="訂正して再送する",
         )
+
+
+@admin.register(ReturnedMail)
+class ReturnedMailAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """The record of returned envelopes and their resends (the PDF to print and post again)."""
+
+    list_display = [
+        "certificate_number",
+        "holder",
+        "returned_on",
+        "recorded_by",
+        "resolved_at",
+        "resolved_by",
+        "resend",
+    ]
+    list_filter = [("resolved_at", admin.EmptyFieldListFilter)]
+    search_fields = ["certificate__number", "certificate__person__name_kana"]
+    list_select_related = ["certificate__person", "recorded_by", "resolved_by", "document"]
+    readonly_extra = ("resend",)
+
+    @admin.display(description="証明書番号", ordering="certificate__number")
+    def certificate_number(self, obj):
+        return obj.certificate.number
+
+    @admin.display(description="氏名")
+    def holder(self, obj):
+        return obj.certificate.person.name
+
+    @admin.display(description="再送帳票")
+    def resend(self, obj):
+        if obj.resolved_at is None:
+            return "住所訂正待ち"
+        return document_link(obj.document) if obj.document_id else "再送なし(有効期限切れ等)"

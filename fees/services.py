@@ -26,7 +26,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from certificates import rules
-from certificates.lifecycle import certificate_require_return_after_change, normalize_number
+from certificates.lifecycle import (
+    certificate_record_undeliverable,
+    certificate_require_return_after_change,
+    normalize_number,
+)
 from certificates.models import Certificate, CertificateState, IssueReason
 from certificates.services import certificate_issue
 from core.models import NumberSequence, audit_event
@@ -43,6 +47,7 @@ from .models import (
     PaymentSource,
     ReissueApplication,
     ReissueKind,
+    ReturnedMail,
     ReturnReminder,
 )
 from .paperwork import document_plan, holder_for, latest_status
@@ -52,6 +57,7 @@ __all__ = [
     "certificate_find",
     "invoice_confirm_payment",
     "invoice_waive",
+    "mail_record_returned",
     "payments_import",
     "person_correct_address",
     "reissue_application_cancel",
@@ -698,7 +704,19 @@ def returns_generate_reminders(
     return docs
 
 
-# --- 宛所不明: address correction and resend ----------------------------------------------------------
+# --- 宛所不明: record, address correction and resend ----------------------------------------------------
+
+
+@transaction.atomic
+def mail_record_returned(*, number: str, returned_on: date, acting_user) -> ReturnedMail:
+    """宛所不明の返戻 by 証明書番号: the certificate is held and the addressee's address flagged
+    (certificates.lifecycle.certificate_record_undeliverable), and the return is recorded."""
+    cert = certificate_record_undeliverable(
+        number=number, returned_on=returned_on, acting_user=acting_user
+    )
+    return ReturnedMail.objects.create(
+        certificate=cert, returned_on=returned_on, recorded_by=acting_user
+    )
 
 
 def _normalize_postal_code(raw: str) -> str:
@@ -742,6 +760,9 @@ def person_correct_address(
             label=f"再送(宛所不明→住所訂正) {addressee.kigo}・{addressee.bango} {addressee.name} {len(resend)}件",
             item_ids=[c.pk for c in resend],
         )
+    ReturnedMail.objects.filter(certificate__in=held, resolved_at__isnull=True).update(
+        resolved_at=timezone.now(), resolved_by=acting_user, document=doc
+    )
     for cert in held:
         held_since = cert.held_since
         cert.held_since = None

@@ -381,6 +381,8 @@ def test_record_undeliverable_and_correct_address_through_the_admin(client, cler
     assert refresh(c).held_since is None
     assert refresh(p).address_unknown_since is None and refresh(p).postal_code == "1000005"
     assert GeneratedDocument.objects.filter(kind=DocumentKind.REPRINT).count() == 1
+    page = client.get(reverse("admin:fees_returnedmail_changelist")).content.decode()
+    assert c.number in page and "待機" in page  # the resend PDF, rendered after commit
     assert (
         c.number
         not in client.get(reverse("admin:fees_heldcertificate_changelist")).content.decode()
@@ -411,6 +413,7 @@ def test_every_fees_screen_renders_for_a_clerk(client, clerk):
         "admin:fees_returnpendingcertificate_receive",
         "admin:fees_heldcertificate_changelist",
         "admin:fees_heldcertificate_record",
+        "admin:fees_returnedmail_changelist",
     ]:
         assert client.get(reverse(name)).status_code == 200, name
     assert Invoice.objects.count() == 1

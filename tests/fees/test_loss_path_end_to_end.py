@@ -17,7 +17,7 @@ from certificates.lifecycle import certificates_require_return
 from certificates.models import Certificate, CertificateState
 from core.models import AuditEvent
 from documents.models import DocumentState
-from fees.models import ApplicationState, InvoiceState, ReissueApplication
+from fees.models import ApplicationState, InvoiceState, ReissueApplication, ReturnedMail
 from fees.services import returns_generate_reminders
 from members.dates import fiscal_year
 from tests.fees.builders import issue, member, refresh
@@ -176,3 +176,32 @@ def test_change_reissue_and_reminder_documents_are_rendered(
     assert pages == 2  # one letter per certificate, one PDF for the 事業所
     assert c.number in text and old.number in text
     assert "鈴木 一郎" in text
+
+
+def test_undeliverable_mail_is_sent_again_to_the_corrected_address(
+    client, clerk, tmp_path, django_capture_on_commit_callbacks
+):
+    t = _today()
+    m = member(
+        name="田中 一郎",
+        name_kana="タナカ イチロウ",
+        insured_type="任意継続",
+        voluntary_until=t + timedelta(days=300),
+    )
+    cert = issue(m, issue_date=t - timedelta(days=5), valid_until=t + timedelta(days=300))
+    client.force_login(clerk)
+    client.post(
+        reverse("admin:fees_heldcertificate_record"),
+        {"number": cert.number, "returned_on": t.isoformat()},
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            reverse("admin:fees_heldcertificate_correct", args=[cert.pk]),
+            {"postal_code": "150-0001", "address": "東京都渋谷区神宮前一丁目2番3号"},
+        )
+    mail = ReturnedMail.objects.get()
+    assert mail.resolved_by == clerk
+    text, _ = _download(client, mail.document, tmp_path, "resend.pdf")
+    assert "150-0001" in text or "1500001" in text
+    assert "東京都渋谷区神宮前一丁目2番3号" in text
+    assert "田中 一郎" in text and cert.number in text

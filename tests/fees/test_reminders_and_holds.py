@@ -14,8 +14,12 @@ from certificates.lifecycle import (
 from certificates.models import CertificateState
 from core.models import AuditEvent
 from documents.models import DocumentKind, GeneratedDocument
-from fees.models import ReturnReminder
-from fees.services import person_correct_address, returns_generate_reminders
+from fees.models import ReturnedMail, ReturnReminder
+from fees.services import (
+    mail_record_returned,
+    person_correct_address,
+    returns_generate_reminders,
+)
 from tests.fees.builders import dependent, employer, issue, member, refresh
 
 pytestmark = pytest.mark.django_db
@@ -75,8 +79,9 @@ def test_address_correction_resends_the_households_held_certificates_and_lifts_t
     cm = issue(m, issue_date=t - timedelta(days=10), valid_until=t + timedelta(days=300))
     cd = issue(d, issue_date=t - timedelta(days=10), valid_until=t + timedelta(days=300))
     for c in (cm, cd):
-        certificate_record_undeliverable(number=c.number, returned_on=t, acting_user=clerk)
+        mail_record_returned(number=c.number, returned_on=t, acting_user=clerk)
     assert refresh(m).address_unknown_since == t
+    assert ReturnedMail.objects.filter(recorded_by=clerk, resolved_at__isnull=True).count() == 2
     resent = person_correct_address(
         person=d,
         postal_code="１００-０００５",
@@ -92,6 +97,11 @@ def test_address_correction_resends_the_households_held_certificates_and_lifts_t
         assert c.held_since is None and c.state == CertificateState.ACTIVE
     doc = GeneratedDocument.objects.get(kind=DocumentKind.REPRINT)
     assert sorted(doc.item_ids) == sorted([cm.pk, cd.pk])
+    for mail in ReturnedMail.objects.all():
+        assert mail.resolved_by == clerk and mail.resolved_at and mail.document == doc
+    # the envelope can come back again: a new record, the resolved one stays
+    mail_record_returned(number=cm.number, returned_on=t, acting_user=clerk)
+    assert ReturnedMail.objects.filter(certificate=cm).count() == 2
     assert AuditEvent.objects.filter(action="certificate.hold_released").count() == 2
 
 

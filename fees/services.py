@@ -664,11 +664,16 @@ def returns_generate_reminders(
     if not certs:
         raise ValidationError("督促する資格確認書を選んでください")
     today = timezone.localdate()
-    problems = [
-        (c.number, f"返却待ちではありません(状態: {c.effective_state()})")
-        for c in certs
-        if c.state != CertificateState.RETURN_PENDING or c.valid_until < today
-    ]
+    problems = []
+    for c in certs:
+        if c.state != CertificateState.RETURN_PENDING or c.valid_until < today:
+            problems.append((c.number, f"返却待ちではありません(状態: {c.effective_state()})"))
+        elif c.person.lost_on is None:
+            # The letter (documents/return_reminder.html) is worded for a return after 資格喪失;
+            # the old certificate of a 記載事項変更 is chased by phone until it has its own wording.
+            problems.append(
+                (c.number, "記載事項変更による返却待ちのため、資格喪失用の督促状は作成できません")
+            )
     if problems:
         raise ReturnsError(problems)
     groups: dict[tuple, list[Certificate]] = defaultdict(list)

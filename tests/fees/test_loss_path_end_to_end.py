@@ -162,20 +162,22 @@ def test_change_reissue_and_reminder_documents_are_rendered(
     assert "佐藤 花子" in text and app.new_certificate.number in text
     assert "再交付(記載事項変更)" in text
 
-    # the old one is 返却待ち; once overdue a reminder letter goes through the employer
-    leaver = member(name="鈴木 一郎", name_kana="スズキ イチロウ")
-    c = issue(leaver, issue_date=t - timedelta(days=60), valid_until=t + timedelta(days=800))
-    leaver.lost_on = t - timedelta(days=10)
-    leaver.save(update_fields=["lost_on"])
-    certificates_require_return(person=leaver, lost_on=leaver.lost_on)
+    # returns after a loss: once overdue, one reminder PDF for the 事業所, a letter per certificate
+    certs = []
+    for name, kana in [("鈴木 一郎", "スズキ イチロウ"), ("高木 次郎", "タカギ ジロウ")]:
+        leaver = member(name=name, name_kana=kana)
+        c = issue(leaver, issue_date=t - timedelta(days=60), valid_until=t + timedelta(days=800))
+        leaver.lost_on = t - timedelta(days=10)
+        leaver.save(update_fields=["lost_on"])
+        certificates_require_return(person=leaver, lost_on=leaver.lost_on)
+        certs.append(refresh(c))
     with django_capture_on_commit_callbacks(execute=True):
-        (doc,) = returns_generate_reminders(
-            certificates=[refresh(c), refresh(old)], acting_user=clerk
-        )
+        (doc,) = returns_generate_reminders(certificates=certs, acting_user=clerk)
     text, pages = _download(client, doc, tmp_path, "reminder.pdf")
-    assert pages == 2  # one letter per certificate, one PDF for the 事業所
-    assert c.number in text and old.number in text
-    assert "鈴木 一郎" in text
+    assert pages == 2
+    assert certs[0].number in text and certs[1].number in text
+    assert "鈴木 一郎" in text and "高木 次郎" in text
+    assert "資格確認書の返却について(督促)" in text
 
 
 def test_undeliverable_mail_is_sent_again_to_the_corrected_address(

@@ -132,3 +132,17 @@ def test_a_held_certificate_that_expired_meanwhile_is_released_but_not_resent(cl
     )
     assert refresh(c).held_since is None
     assert not GeneratedDocument.objects.filter(kind=DocumentKind.REPRINT).exists()
+
+
+def test_reminders_refuse_the_old_certificate_of_a_name_change(clerk):
+    """The reminder letter speaks of 資格喪失: not sent for a 記載事項変更 return."""
+    from fees.services import reissue_application_receive_change
+
+    t = _today()
+    old = issue(member(), issue_date=t - timedelta(days=30), valid_until=t + timedelta(days=300))
+    reissue_application_receive_change(
+        certificate=old, route="事業主経由", received_on=t, acting_user=clerk
+    )
+    with pytest.raises(ReturnsError) as exc:
+        returns_generate_reminders(certificates=[refresh(old)], acting_user=clerk)
+    assert "記載事項変更による返却待ち" in exc.value.problems[0][1]

@@ -87,6 +87,7 @@ def _enqueue_on_commit(document_id: int) -> None:
 
 def invoice_data(invoice):
     from documents.render import InvoiceData
+    from documents.wareki import wareki
 
     app = invoice.application
     cert = app.certificate
@@ -104,7 +105,7 @@ def invoice_data(invoice):
         address=addressee.address if direct else "",
         holder_name=holder.name,
         holder_key=holder.key,
-        note=f"対象の資格確認書: 証明書番号 {cert.number}(滅失・き損の届出 {app.received_on:%Y-%m-%d} 受付)",
+        note=f"対象の資格確認書: 証明書番号 {cert.number}(滅失・き損の届出 {wareki(app.received_on)}受付)",
     )
 
 

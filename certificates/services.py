@@ -503,10 +503,18 @@ def _hand_over_to_documents(run: IssuanceRun) -> None:
     transaction.on_commit(lambda: run_documents_schedule(run_id=run_id))
 
 
-def run_execute(
-    *, run: IssuanceRun, acting_user=None, batch_size: int = ISSUE_BATCH
+def run_execute_begin(*, run: IssuanceRun, acting_user=None) -> IssuanceRun:
+    """Check that the run may be executed by this user and mark it 実行中 (or resume it). The
+    admin calls this in the request, so refusals reach the clerk, then issues in a task."""
+    if acting_user is not None:
+        _require_role(acting_user, SUPERVISOR, action="一括交付を実行")
+    return _run_start(run_id=run.pk, acting_user=acting_user)
+
+
+def run_issue_remaining(
+    *, run_id: int, acting_user=None, batch_size: int = ISSUE_BATCH
 ) -> IssuanceRun:
-    """Issue the certificates of an approved run, then hand it to document generation.
+    """Issue every target of a 実行中 run that has no certificate yet, then hand over to documents.
 
     Deliberately not one transaction: certificates are committed in batches so a crash loses at
     most one batch, and executing again (the run is then 実行中 or 失敗) issues only the targets
@@ -514,13 +522,24 @@ def run_execute(
     turns and never issue one target twice; certificate_run_person_unique and
     certificate_one_active_per_person back this in the database.
     """
-    if acting_user is not None:
-        _require_role(acting_user, SUPERVISOR, action="一括交付を実行")
-    run = _run_start(run_id=run.pk, acting_user=acting_user)
     try:
-        while _run_issue_batch(run_id=run.pk, acting_user=acting_user, batch_size=batch_size):
+        while _run_issue_batch(run_id=run_id, acting_user=acting_user, batch_size=batch_size):
             pass
     except RunConflict as exc:
-        _run_fail(run_id=run.pk, error=str(exc), acting_user=acting_user)
+        _run_fail(run_id=run_id, error=str(exc), acting_user=acting_user)
         raise ValidationError(str(exc)) from exc
-    return _run_finish_issue(run_id=run.pk, acting_user=acting_user)
+    except Exception as exc:
+        # Shown on the run (the admin task has no one to tell); a killed process instead leaves
+        # the run 実行中, and executing again resumes it either way.
+        _run_fail(run_id=run_id, error=f"{type(exc).__name__}: {exc}", acting_user=acting_user)
+        raise
+    return _run_finish_issue(run_id=run_id, acting_user=acting_user)
+
+
+def run_execute(
+    *, run: IssuanceRun, acting_user=None, batch_size: int = ISSUE_BATCH
+) -> IssuanceRun:
+    """Issue the certificates of an approved run, then hand it to document generation
+    (`issuance_run execute`; see run_issue_remaining for batching and concurrency)."""
+    run = run_execute_begin(run=run, acting_user=acting_user)
+    return run_issue_remaining(run_id=run.pk, acting_user=acting_user, batch_size=batch_size)

@@ -136,7 +136,9 @@ def test_execute_resumes_after_a_crash_without_duplicates(clerk, supervisor, mon
     with pytest.raises(RuntimeError):
         run_execute(run=run, batch_size=5)
     run.refresh_from_db()
-    assert run.state == RunState.RUNNING and run.issued_at is None
+    # an error inside the process is shown on the run; executing again resumes
+    assert run.state == RunState.FAILED and "worker killed" in run.error
+    assert run.issued_at is None and run.issued_count == 10
     assert Certificate.objects.filter(run=run).count() == 10  # two committed batches
 
     monkeypatch.setattr(services, "bulk_create_with_history", real)
@@ -200,3 +202,17 @@ def test_finished_run_cannot_be_executed_again(clerk, supervisor):
     IssuanceRun.objects.filter(pk=run.pk).update(state=RunState.DONE)
     with pytest.raises(ValidationError, match="既に完了"):
         run_execute(run=run)
+
+
+def test_execute_resumes_a_run_left_running_by_a_killed_process(clerk, supervisor):
+    society.build()
+    run = create(clerk)
+    run_approve(run=run, acting_user=supervisor)
+    # what a killed worker leaves behind: the run 実行中 after one committed batch
+    services.run_execute_begin(run=run, acting_user=supervisor)
+    assert services._run_issue_batch(run_id=run.pk, acting_user=supervisor, batch_size=7) == 7
+    run.refresh_from_db()
+    assert run.state == RunState.RUNNING
+    run = run_execute(run=run, acting_user=supervisor)
+    assert Certificate.objects.filter(run=run).count() == N == run.issued_count
+    assert AuditEvent.objects.filter(action="run.resumed", object_id=str(run.pk)).count() == 1

@@ -44,3 +44,14 @@ def mark_overdue_returns(on: str | None = None) -> int:
     from .lifecycle import certificates_mark_overdue
 
     return len(certificates_mark_overdue(today=_day(on)))
+
+
+@shared_task(ignore_result=True)
+def issue_run(run_id: int, user_id: int | None = None) -> int:
+    """Issue the certificates of a run the admin marked 実行中 (certificates.services); resumable."""
+    from django.contrib.auth import get_user_model
+
+    from .services import run_issue_remaining
+
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    return run_issue_remaining(run_id=run_id, acting_user=user).issued_count

@@ -1,0 +1,475 @@
+"""資格確認書の管理画面: 一括職権交付 (list with progress, preview, manifest CSV, create / approve /
+execute through certificates.services) and 資格確認書 (search by 記号・番号, 氏名, カナ).
+
+Thin: every change goes through the services; buttons are shown only to those allowed, and the
+views check the same rules again (POST only).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import jaconv
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Count, Q
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from simple_history.admin import SimpleHistoryAdmin
+
+from core.exports import CsvEncoder
+from core.models import audit_event
+from members.dates import add_months
+from members.models import Employer, Person
+
+from .models import (
+    Certificate,
+    CertificateState,
+    IssuanceRun,
+    IssueReason,
+    Route,
+    RunState,
+)
+from .selectors import run_progress, run_targets_for_manifest
+from .services import MAX_VALIDITY_MONTHS, run_approve, run_create, run_execute_begin
+
+
+def _errors(exc: Exception) -> list[str]:
+    if isinstance(exc, ValidationError):
+        return list(exc.messages)
+    return [str(exc)]
+
+
+def progress_bar(done: int, total: int):
+    if not total:
+        return "-"
+    return format_html(
+        '<progress value="{}" max="{}" title="{}/{}"></progress> {}%',
+        done,
+        total,
+        done,
+        total,
+        done * 100 // total,
+    )
+
+
+# --- 一括職権交付 ------------------------------------------------------------------------------
+
+
+class RunCreateForm(forms.Form):
+    status_date = forms.DateField(
+        label="基準日(登録状況)", help_text="この日以前の最新の利用登録状況で対象者を判定します"
+    )
+    issue_date = forms.DateField(label="交付年月日", help_text="有効期間の初日")
+    valid_until = forms.DateField(
+        label="有効期限(一律)",
+        help_text="交付年月日から5年以内。75歳到達・任意継続満了は個別に短縮",
+    )
+
+    def clean(self):
+        data = super().clean()
+        issue, until = data.get("issue_date"), data.get("valid_until")
+        if issue and until:
+            if until < issue:
+                self.add_error("valid_until", "有効期限が交付年月日より前です")
+            elif until > add_months(issue, MAX_VALIDITY_MONTHS):
+                self.add_error("valid_until", "有効期限は交付年月日から5年以内にしてください")
+        status = data.get("status_date")
+        if status and issue and status > issue:
+            self.add_error("status_date", "基準日が交付年月日より後です")
+        return data
+
+
+MANIFEST_HEADER = (
+    "一括交付ID",
+    "送付先",
+    "事業所記号",
+    "事業所名称",
+    "世帯(記号・番号)",
+    "記号",
+    "番号",
+    "枝番",
+    "本人家族区分",
+    "氏名",
+    "氏名カナ",
+    "交付事由",
+    "有効期限",
+    "高齢受給者証発効日",
+    "一部負担金割合",
+    "登録状況",
+    "電子証明書有効期限",
+    "更新前の証明書番号",
+)
+
+
+@admin.register(IssuanceRun)
+class IssuanceRunAdmin(SimpleHistoryAdmin):
+    list_display = (
+        "id",
+        "issue_date",
+        "status_date",
+        "valid_until",
+        "state",
+        "target_count",
+        "issued_count",
+        "progress",
+        "created_by",
+        "approved_by",
+        "created_at",
+    )
+    list_display_links = ("id", "issue_date")
+    list_filter = ("state",)
+    list_select_related = ("created_by", "approved_by")
+    show_full_result_count = False
+
+    @admin.display(description="帳票作成の進捗")
+    def progress(self, obj):
+        done, total = run_progress(obj)
+        return progress_bar(done, total)
+
+    # Runs change only through the services: no edit form, no delete.
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("<int:pk>/approve/", wrap(self.approve_view), name="certificates_run_approve"),
+            path("<int:pk>/execute/", wrap(self.execute_view), name="certificates_run_execute"),
+            path(
+                "<int:pk>/manifest.csv", wrap(self.manifest_view), name="certificates_run_manifest"
+            ),
+            *super().get_urls(),
+        ]
+
+    # -- permissions shown and enforced ------------------------------------------------------
+
+    @staticmethod
+    def can_approve(user, run: IssuanceRun) -> bool:
+        return (
+            run.state == RunState.CREATED
+            and user.has_perm("certificates.approve_issuancerun")
+            and user.pk != run.created_by_id
+        )
+
+    @staticmethod
+    def can_execute(user, run: IssuanceRun) -> bool:
+        return run.state in (RunState.APPROVED, RunState.FAILED) and user.has_perm(
+            "certificates.execute_issuancerun"
+        )
+
+    def _preview_url(self, pk: int) -> str:
+        return reverse("admin:certificates_issuancerun_change", args=[pk])
+
+    # -- create ------------------------------------------------------------------------------
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = RunCreateForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                run = run_create(acting_user=request.user, **form.cleaned_data)
+            except (ValidationError, PermissionDenied) as exc:
+                for msg in _errors(exc):
+                    form.add_error(None, msg)
+            else:
+                messages.success(
+                    request,
+                    f"一括交付 #{run.pk} を作成しました（対象者 {run.target_count}件）。"
+                    "内容を確認し、作成者以外の承認者が承認してください。",
+                )
+                return HttpResponseRedirect(self._preview_url(run.pk))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "一括職権交付の作成",
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/certificates/issuancerun/create.html", context)
+
+    # -- preview -----------------------------------------------------------------------------
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        run = get_object_or_404(
+            IssuanceRun.objects.select_related("created_by", "approved_by", "executed_by"),
+            pk=object_id,
+        )
+        if not self.has_view_permission(request, run):
+            raise PermissionDenied
+        summary = run.summary or {}
+        codes = list((summary.get("by_employer") or {}).keys())
+        names = dict(Employer.objects.filter(code__in=codes).values_list("code", "name"))
+        by_employer = [
+            (code, names.get(code, ""), n) for code, n in (summary.get("by_employer") or {}).items()
+        ]
+        from documents.models import GeneratedDocument
+
+        docs = GeneratedDocument.objects.filter(run=run)
+        doc_states = dict(
+            docs.order_by().values("state").annotate(n=Count("pk")).values_list("state", "n")
+        )
+        done, total = run_progress(run)
+        problem_docs = docs.exclude(state="完了").order_by("chunk_no")[:50]
+        stored_docs = docs.filter(state="完了").order_by("chunk_no")[:100]
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"一括職権交付 #{run.pk} の内容確認",
+            "run": run,
+            "by_reason": [
+                (r, summary.get("by_reason", {}).get(r, 0))
+                for r in IssueReason.values
+                if r in summary.get("by_reason", {})
+            ],
+            "by_employer": by_employer,
+            "by_route": [
+                (r, summary.get("by_route", {}).get(r, 0))
+                for r in Route.values
+                if r in summary.get("by_route", {})
+            ],
+            "previous": summary.get("previous"),
+            "progress": progress_bar(done, total),
+            "doc_states": sorted(doc_states.items()),
+            "problem_docs": problem_docs,
+            "stored_docs": stored_docs,
+            "can_approve": self.can_approve(request.user, run),
+            "can_execute": self.can_execute(request.user, run),
+            "is_creator": request.user.pk == run.created_by_id,
+            "can_download": request.user.has_perm("documents.download_generateddocument"),
+            "certificates_url": reverse("admin:certificates_certificate_changelist")
+            + f"?run__id__exact={run.pk}",
+            "manifest_url": reverse("admin:certificates_run_manifest", args=[run.pk]),
+            "approve_url": reverse("admin:certificates_run_approve", args=[run.pk]),
+            "execute_url": reverse("admin:certificates_run_execute", args=[run.pk]),
+            "history_url": reverse("admin:certificates_issuancerun_history", args=[run.pk]),
+        }
+        return TemplateResponse(request, "admin/certificates/issuancerun/preview.html", context)
+
+    # -- approve / execute (POST only, through the services) ---------------------------------
+
+    def approve_view(self, request, pk):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        run = get_object_or_404(IssuanceRun, pk=pk)
+        if not request.user.has_perm("certificates.approve_issuancerun"):
+            raise PermissionDenied
+        try:
+            run = run_approve(run=run, acting_user=request.user)
+        except (ValidationError, PermissionDenied) as exc:
+            for msg in _errors(exc):
+                messages.error(request, msg)
+        else:
+            messages.success(request, f"一括交付 #{run.pk} を承認しました。")
+        return HttpResponseRedirect(self._preview_url(pk))
+
+    def execute_view(self, request, pk):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        run = get_object_or_404(IssuanceRun, pk=pk)
+        if not request.user.has_perm("certificates.execute_issuancerun"):
+            raise PermissionDenied
+        try:
+            run = run_execute_begin(run=run, acting_user=request.user)
+        except (ValidationError, PermissionDenied) as exc:
+            for msg in _errors(exc):
+                messages.error(request, msg)
+            return HttpResponseRedirect(self._preview_url(pk))
+        from .tasks import issue_run
+
+        run_id, user_id = run.pk, request.user.pk
+        # Issuing a large run takes minutes: a worker does it, committed batch by batch.
+        transaction.on_commit(lambda: issue_run.delay(run_id, user_id))
+        messages.success(
+            request,
+            f"一括交付 #{run.pk} の実行を開始しました。交付と帳票作成の進捗はこの画面で確認できます。",
+        )
+        return HttpResponseRedirect(self._preview_url(pk))
+
+    # -- manifest CSV ------------------------------------------------------------------------
+
+    def manifest_view(self, request, pk):
+        run = get_object_or_404(IssuanceRun, pk=pk)
+        if not self.has_view_permission(request, run):
+            raise PermissionDenied
+        audit_event(
+            action="run.manifest_downloaded", actor=request.user, obj=run, rows=run.target_count
+        )
+        encoder = CsvEncoder(header=MANIFEST_HEADER)
+
+        def rows():
+            yield encoder.header_bytes()
+            for t in run_targets_for_manifest(run).iterator(chunk_size=2000):
+                p, h = t.person, t.household
+                yield encoder.row_bytes(
+                    [
+                        run.pk,
+                        t.route,
+                        t.employer.code if t.employer else "",
+                        t.employer.name if t.employer else "",
+                        f"{h.kigo}・{h.bango}",
+                        p.kigo,
+                        p.bango,
+                        p.edaban,
+                        p.relationship,
+                        p.name,
+                        p.name_kana,
+                        t.reason,
+                        t.valid_until,
+                        t.elderly_start,
+                        t.copay_ratio,
+                        t.registration_status,
+                        t.ec_expiry,
+                        t.replaces.number if t.replaces else "",
+                    ]
+                )
+
+        response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="run{run.pk}-targets.csv"'
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+# --- 資格確認書 ----------------------------------------------------------------------------------
+
+
+class RunFilter(admin.SimpleListFilter):
+    """The most recent runs only: a dropdown of every run ever made would grow without end."""
+
+    title = "一括交付"
+    parameter_name = "run__id__exact"
+
+    def lookups(self, request, model_admin):
+        return [(str(r.pk), str(r)) for r in IssuanceRun.objects.order_by("-pk")[:20]]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(run_id=self.value())
+        return queryset
+
+
+class StateTodayFilter(admin.SimpleListFilter):
+    """状態 as of today: a stored 有効 past its 有効期限 counts as 返却不要 (effective_state)."""
+
+    title = "状態(本日時点)"
+    parameter_name = "state_today"
+
+    def lookups(self, request, model_admin):
+        return CertificateState.choices
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        today = timezone.localdate()
+        expired = Q(state=CertificateState.ACTIVE, valid_until__lt=today)
+        if value == CertificateState.ACTIVE:
+            return queryset.filter(state=CertificateState.ACTIVE, valid_until__gte=today)
+        if value == CertificateState.NO_RETURN:
+            return queryset.filter(Q(state=CertificateState.NO_RETURN) | expired)
+        return queryset.filter(state=value)
+
+
+_KEY_SEPARATORS = re.compile(r"[-‐・/\s]+")
+_KANA_QUERY = re.compile(r"[\u3041-\u3096\u30a1-\u30fa\u30fcー\s]+")
+
+
+def certificate_search_q(search_term: str) -> Q | None:
+    """The certificate search of the admin (None: no search).
+
+    - 記号・番号・枝番 as 10-1-00, 10・1, "10 1 00": 記号 exact, 番号 exact (or by prefix when it is
+      the last part), 枝番 exact; a single token: 証明書番号 exact, 記号 exact or 番号 by prefix.
+    - 氏名: every word contained in the name (as printed or current).
+    - カナ: by prefix, half-width and hiragana accepted (stored as full-width katakana, rules.md).
+    The person conditions are resolved on the person table (its indexes), then joined by id.
+    """
+    term = unicodedata.normalize("NFKC", search_term or "").strip()
+    if not term:
+        return None
+    words = term.split()
+    person = Q()
+    for w in words:
+        person &= Q(name__contains=w)
+    cert = Q(printed_name__contains=term)
+    if _KANA_QUERY.fullmatch(term):
+        kana = jaconv.hira2kata(term)
+        for sep in ("\u3000", " ", ""):
+            prefix = re.sub(r"\s+", sep, kana)
+            person |= Q(name_kana__startswith=prefix)
+    elif any(c.isdigit() for c in term):
+        parts = [p for p in _KEY_SEPARATORS.split(term) if p]
+        cert |= Q(number=term)
+        if len(parts) == 1:
+            person |= Q(kigo=parts[0]) | Q(bango__startswith=parts[0])
+        elif len(parts) == 2:
+            person |= Q(kigo=parts[0], bango__startswith=parts[1])
+        elif len(parts) == 3:
+            person |= Q(kigo=parts[0], bango=parts[1], edaban=parts[2])
+    return cert | Q(person_id__in=Person.objects.filter(person).values("pk"))
+
+
+@admin.register(Certificate)
+class CertificateAdmin(SimpleHistoryAdmin):
+    list_display = (
+        "number",
+        "person_key",
+        "printed_name",
+        "printed_name_kana",
+        "reason",
+        "issue_date",
+        "valid_until",
+        "state_today",
+        "route",
+        "run_link",
+    )
+    list_select_related = ("person", "run")
+    list_filter = (StateTodayFilter, "reason", "route", RunFilter)
+    # Shows the search box; the search itself is certificate_search_q.
+    search_fields = ("number", "person__kigo", "person__bango", "person__name", "person__name_kana")
+    search_help_text = (
+        "記号・番号（例: 10-1、10 1 00）、証明書番号、氏名、カナ（前方一致・半角可）で検索"
+    )
+    show_full_result_count = False
+    raw_id_fields = ("person", "run", "replaces")
+
+    @admin.display(description="記号・番号・枝番", ordering="person__kigo")
+    def person_key(self, obj):
+        return obj.person.key
+
+    @admin.display(description="状態(本日時点)")
+    def state_today(self, obj):
+        return obj.effective_state()
+
+    @admin.display(description="一括交付", ordering="run")
+    def run_link(self, obj):
+        if obj.run_id is None:
+            return "-"
+        return format_html(
+            '<a href="{}">#{}</a>',
+            reverse("admin:certificates_issuancerun_change", args=[obj.run_id]),
+            obj.run_id,
+        )
+
+    def get_search_results(self, request, queryset, search_term):
+        q = certificate_search_q(search_term)
+        return (queryset if q is None else queryset.filter(q)), False
+
+    # Certificates change only through the services (issue, return, reissue): read-only here.
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

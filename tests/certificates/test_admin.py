@@ -245,3 +245,21 @@ def test_certificate_history_page(client, supervisor, issued):
     resp = client.get(reverse("admin:certificates_certificate_history", args=[cert.pk]))
     assert resp.status_code == 200
     assert cert.history.count() == 1  # bulk issue wrote the history row
+
+
+def test_run_list_reads_progress_without_a_query_per_run(
+    client, clerk, supervisor, django_assert_max_num_queries
+):
+    for _ in range(5):
+        IssuanceRun.objects.create(
+            status_date=society.STATUS_DATE,
+            issue_date=society.ISSUE,
+            valid_until=society.RUN_UNTIL,
+            created_by=clerk,
+        )
+    login(client, supervisor)
+    url = reverse("admin:certificates_issuancerun_changelist")
+    client.get(url)
+    with django_assert_max_num_queries(8):  # not one more per run
+        html = client.get(url).content.decode()
+    assert html.count("<tr") >= 6

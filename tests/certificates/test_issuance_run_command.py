@@ -358,3 +358,31 @@ def test_command_errors_exit_non_zero_from_the_command_line(created_run, capsys)
         utility.execute()
     assert exc.value.code != 0
     assert "承認されていない" in capsys.readouterr().err
+
+
+def test_execute_wait_exits_non_zero_when_documents_fail(clerk, supervisor, monkeypatch):
+    import documents.services
+
+    def fail(*, run_id):
+        IssuanceRun.objects.filter(pk=run_id).update(state=RunState.FAILED, error="PDF作成に失敗")
+
+    monkeypatch.setattr(documents.services, "run_documents_schedule", fail)
+    society.build()
+    run_id, _ = create()
+    cmd("approve", str(run_id), "--by", "supervisor")
+    with pytest.raises(CommandError, match="失敗しました: PDF作成に失敗"):
+        cmd("execute", str(run_id), "--wait", "--timeout", "30")
+    # the certificates were issued; only the documents failed
+    assert Certificate.objects.filter(run_id=run_id).count() == len(society.EXPECTED)
+
+
+def test_execute_wait_times_out_non_zero(clerk, supervisor, monkeypatch):
+    import documents.services
+
+    monkeypatch.setattr(documents.services, "run_documents_schedule", lambda *, run_id: None)
+    society.build()
+    run_id, _ = create()
+    cmd("approve", str(run_id), "--by", "supervisor")
+    with pytest.raises(CommandError, match="0.3秒以内に完了しませんでした"):
+        cmd("execute", str(run_id), "--wait", "--timeout", "0.3", "--poll", "0.1")
+    assert IssuanceRun.objects.get(pk=run_id).state == RunState.RUNNING

@@ -283,7 +283,9 @@ class UnprintableCharacters(ValueError):
 # Per-process singletons
 # ---------------------------------------------------------------------------------------------
 
-_lock = threading.Lock()
+# One render at a time per process: the FontConfiguration and the cached pages are shared, and
+# WeasyPrint makes no promise of thread safety (runserver with eager tasks runs threads).
+_lock = threading.RLock()
 _engine: _Engine | None = None
 
 
@@ -292,6 +294,10 @@ class _Engine:
     font_config: object
     css: object
     fetcher: object
+    # Laid-out pages reused in every chunk: the leaflet per combination of ★ marks (and the
+    # settings it prints), and an empty page for duplex padding.
+    leaflets: dict = field(default_factory=dict)
+    blank: list = field(default_factory=list)
 
 
 def _font_face_rules() -> str:
@@ -343,17 +349,19 @@ def warm_up() -> None:
     engine()
 
 
-def html_to_pdf(html: str) -> bytes:
-    """The one place WeasyPrint is called: shared CSS, fonts and the allow-list fetcher."""
+def _layout(html: str):
+    """HTML → laid-out WeasyPrint Document, with the shared CSS, fonts and allow-list fetcher."""
     from weasyprint import HTML
 
     eng = engine()
-    doc = HTML(
-        string=html,
-        base_url=STYLESHEET.parent.as_uri() + "/",
-        url_fetcher=eng.fetcher,
-    )
-    return doc.write_pdf(stylesheets=[eng.css], font_config=eng.font_config)
+    doc = HTML(string=html, base_url=STYLESHEET.parent.as_uri() + "/", url_fetcher=eng.fetcher)
+    return doc.render(stylesheets=[eng.css], font_config=eng.font_config)
+
+
+def html_to_pdf(html: str) -> bytes:
+    """The one-document path (invoice, reminder): lay out and write."""
+    with _lock:
+        return _layout(html).write_pdf()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -433,21 +441,16 @@ def _sheets(slots: list[dict]) -> list[list[dict]]:
     return [slots[i : i + CARDS_PER_SHEET] for i in range(0, len(slots), CARDS_PER_SHEET)]
 
 
-def _cut_marks() -> dict:
-    """Positions (mm) of the cut lines: the grid's column and row edges, marked in the margins."""
-    xs = [round(SHEET_LEFT_MM + c * CARD_WIDTH_MM, 2) for c in range(CARD_COLUMNS + 1)]
-    ys = [round(SHEET_TOP_MM + r * CARD_HEIGHT_MM, 2) for r in range(CARD_ROWS + 1)]
-    return {"xs": xs, "ys": ys, "bottom": round(SHEET_TOP_MM + CARD_ROWS * CARD_HEIGHT_MM, 2)}
-
-
 STEP_ORDER = ("1→2", "2", "3→2")
 
 
-def _household_context(hh: Household, chunk: Chunk) -> dict:
-    marked = {
-        attr: [e.name for e in hh.checklist if e.step == step]
-        for attr, step in zip(("one", "two", "three"), STEP_ORDER, strict=True)
-    }
+def _marks(hh: Household) -> tuple[bool, bool, bool]:
+    """Which of the checklist's three NO boxes apply to someone in this household."""
+    steps = {e.step for e in hh.checklist}
+    return tuple(step in steps for step in STEP_ORDER)
+
+
+def _household_context(n: int, hh: Household, chunk: Chunk) -> dict:
     reasons = []
     for card in hh.cards:
         text = REASON_TEXT.get(card.reason, card.reason)
@@ -456,8 +459,8 @@ def _household_context(hh: Household, chunk: Chunk) -> dict:
     return {
         "hh": hh,
         "reasons": reasons,
-        "marked": marked,
-        "no_step": [e.name for e in hh.checklist if not e.step],
+        "letter_id": f"hh{n}",
+        "cards_id": f"hh{n}-cards",
         "sheets": _sheets(_card_slots(hh, chunk.elderly_on_certificate)),
     }
 
@@ -481,16 +484,63 @@ def _cover_context(cover: BundleCover, households: list[Household]) -> dict:
 
 
 def chunk_html(chunk: Chunk, households: list[Household]) -> str:
+    """The personalised pages of a chunk: cover, then per household its letter and card sheets."""
+    context = {
+        "insurer": chunk.insurer,
+        "elderly_on_certificate": chunk.elderly_on_certificate,
+        "cover": _cover_context(chunk.cover, households) if chunk.cover else None,
+        "households": [_household_context(n, hh, chunk) for n, hh in enumerate(households)],
+    }
+    return render_to_string("documents/chunk.html", context)
+
+
+def leaflet_html(chunk: Chunk, marks: tuple[bool, bool, bool]) -> str:
+    one, two, three = marks
     context = {
         "insurer": chunk.insurer,
         "fee": chunk.reissue_fee_yen,
         "hokensho_end": HOKENSHO_END,
-        "elderly_on_certificate": chunk.elderly_on_certificate,
-        "cover": _cover_context(chunk.cover, households) if chunk.cover else None,
-        "households": [_household_context(hh, chunk) for hh in households],
-        "marks": _cut_marks(),
+        "marked": {"one": one, "two": two, "three": three},
     }
-    return render_to_string("documents/chunk.html", context)
+    return render_to_string("documents/leaflet.html", context)
+
+
+def _leaflet_pages(chunk: Chunk, marks: tuple[bool, bool, bool]) -> list:
+    """The notice (front) and checklist (back), laid out once per process and per marks."""
+    eng = engine()
+    key = (marks, chunk.insurer, chunk.reissue_fee_yen)
+    if key not in eng.leaflets:
+        eng.leaflets[key] = _layout(leaflet_html(chunk, marks)).pages
+    return eng.leaflets[key]
+
+
+def _blank_page():
+    eng = engine()
+    if not eng.blank:
+        eng.blank = _layout(render_to_string("documents/blank.html", {})).pages
+    return eng.blank[0]
+
+
+def _compose(doc, chunk: Chunk, households: list[Household]) -> list:
+    """Page order of the envelope contents, each part padded to an even page count (duplex):
+    [cover], then per household: letter, leaflet (notice / checklist), card sheet(s)."""
+    at = {name: i for i, page in enumerate(doc.pages) for name in page.anchors}
+    pages: list = []
+
+    def add(part: list) -> None:
+        pages.extend(part)
+        if len(part) % 2:
+            pages.append(_blank_page())
+
+    if chunk.cover is not None:
+        add(doc.pages[: at["hh0"]])
+    for n, hh in enumerate(households):
+        start, cards = at[f"hh{n}"], at[f"hh{n}-cards"]
+        end = at.get(f"hh{n + 1}", len(doc.pages))
+        add(doc.pages[start:cards])
+        add(_leaflet_pages(chunk, _marks(hh)))
+        add(doc.pages[cards:end])
+    return pages
 
 
 def render_chunk(chunk: Chunk) -> RenderResult:
@@ -499,7 +549,10 @@ def render_chunk(chunk: Chunk) -> RenderResult:
     households, skipped = printable_households(chunk.households)
     if not households:
         return RenderResult(pdf=b"", certificate_pages=0, skipped=tuple(skipped))
-    pdf = html_to_pdf(chunk_html(chunk, households))
+    html = chunk_html(chunk, households)
+    with _lock:
+        doc = _layout(html)
+        pdf = doc.copy(_compose(doc, chunk, households)).write_pdf()
     printed = tuple(c.item_id for hh in households for c in hh.cards)
     return RenderResult(
         pdf=pdf, certificate_pages=len(printed), skipped=tuple(skipped), printed_item_ids=printed

@@ -13,12 +13,14 @@ import io
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from certificates.models import IssuanceRun, RunState, RunTarget
@@ -340,3 +342,79 @@ def document_retry(*, document: GeneratedDocument, acting_user) -> GeneratedDocu
     document_id = doc.pk
     transaction.on_commit(lambda: _enqueue([document_id]))
     return doc
+
+
+# ---------------------------------------------------------------------------------------------
+# Resuming a run whose task messages were lost
+# ---------------------------------------------------------------------------------------------
+
+
+def _render_deadline() -> timedelta:
+    """After this long a chunk's render cannot still be running: Celery's hard time limit has
+    killed it, or Redis has already handed its unacknowledged message to another worker (the
+    visibility timeout)."""
+    visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600)
+    return timedelta(seconds=min(settings.CELERY_TASK_TIME_LIMIT, visibility))
+
+
+@transaction.atomic
+def run_documents_resume(*, run_id: int, quiet_seconds: int | None = None) -> list[int]:
+    """Enqueue again the chunks of a 実行中 run whose task messages were lost; returns their ids.
+
+    The broker redelivers what it still holds: a message is acknowledged only after its chunk is
+    stored (acks_late), a killed pool process's message is requeued (reject_on_worker_lost), and
+    Redis hands a dead worker's unacknowledged message to another worker after the visibility
+    timeout. What it cannot give back is a message Redis itself lost (restarted without its data,
+    or the last second of its append-only file missing): the chunk then waits in 待機 for ever and
+    the run never completes. So once no chunk of the run has changed for `quiet_seconds`
+    (DOCUMENT_RESUME_AFTER_SECONDS), the chunks still 待機 are enqueued again, and so are those
+    処理中 for longer than a render can last (_render_deadline). A run issued whose hand-over to
+    documents never ran (the process died right after the last batch's commit) is scheduled.
+
+    Safe to call at any time and from several processes: the run's row lock serialises callers,
+    re-enqueued chunks are touched so the next resume waits another quiet period, and an extra
+    message costs nothing but a claim (a stored chunk is never rendered again).
+    """
+    quiet = timedelta(
+        seconds=settings.DOCUMENT_RESUME_AFTER_SECONDS if quiet_seconds is None else quiet_seconds
+    )
+    run = IssuanceRun.objects.select_for_update().get(pk=run_id)
+    if run.state != RunState.RUNNING or run.issued_at is None:
+        return []  # not yet issued (the execute is still issuing), finished, or failed
+    now = timezone.now()
+    chunks = GeneratedDocument.objects.filter(run=run)
+    last_change = chunks.aggregate(last=Max("updated_at"))["last"]
+    if last_change is None:
+        if run.issued_at > now - quiet:
+            return []
+        return [d.pk for d in run_documents_schedule(run_id=run.pk)]
+    if last_change > now - quiet:
+        return []  # the run is moving
+    stale = list(
+        chunks.select_for_update()
+        .filter(
+            Q(state=DocumentState.PENDING)
+            | Q(state=DocumentState.RENDERING, started_at__lt=now - _render_deadline())
+        )
+        .order_by("chunk_no")
+    )
+    if not stale:
+        return []
+    ids = [d.pk for d in stale]
+    GeneratedDocument.objects.filter(pk__in=ids).update(updated_at=now)
+    audit_event(action="documents.resumed", obj=run, chunks=[d.chunk_no for d in stale][:100])
+    logger.warning("run %s: no progress for %s, %s chunks enqueued again", run.pk, quiet, len(ids))
+    transaction.on_commit(lambda: _enqueue(ids))
+    return ids
+
+
+def runs_documents_resume() -> dict[int, int]:
+    """run_documents_resume for every 実行中 run whose certificates are issued (the beat task):
+    {run id: chunks enqueued again}."""
+    runs = IssuanceRun.objects.filter(state=RunState.RUNNING, issued_at__isnull=False)
+    resumed = {}
+    for run_id in runs.order_by("pk").values_list("pk", flat=True):
+        ids = run_documents_resume(run_id=run_id)
+        if ids:
+            resumed[run_id] = len(ids)
+    return resumed

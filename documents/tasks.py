@@ -28,3 +28,10 @@ def render_run_chunk(self, document_id: int) -> None:
         services.document_render(document_id=document_id)
     except services.ChunkRetry as exc:
         raise self.retry(countdown=services.RETRY_COUNTDOWN_SECONDS, exc=exc) from exc
+
+
+@shared_task(ignore_result=True)
+def resume_stalled_runs() -> dict[int, int]:
+    """Beat, every few minutes: runs executed from the admin have no `execute --wait` watching
+    them, so this re-enqueues chunks whose messages the broker lost (documents.services)."""
+    return services.runs_documents_resume()

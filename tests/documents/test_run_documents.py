@@ -223,44 +223,53 @@ def test_birthdates_print_in_wareki_back_to_showa(rendered):
     assert "資格取得年月日 平成27年4月1日" in card
 
 
-def _checklist_page(rendered, name):
-    pages = [
-        squash(t)
-        for _, _, t in rendered.pages
-        if "マイナ保険証への切替チェックリスト" in t and f"【{name} 様のやること】" in t
+BOXES = {
+    "1 → 2": "NO → やることリスト 1 → 2 を対応ください",
+    "2": "NO → やることリスト 2 を対応ください",
+    "3 → 2": "NO → やることリスト 3 → 2 * を対応ください",
+}
+
+
+def _letter_and_checklist(rendered, name):
+    """The household letter naming this holder, and the checklist page of the leaflet that follows
+    it in the same envelope."""
+    letters = [
+        (i, n)
+        for i, n, t in rendered.pages
+        if "資格確認書の送付について" in t and f"【{name} 様のやること】" in squash(t)
     ]
-    assert len(pages) == 1, name
-    return pages[0]
+    assert len(letters) == 1, name
+    i, n = letters[0]
+    letter = squash(next(t for j, m, t in rendered.pages if (j, m) == (i, n)))
+    checklist = next(
+        squash(t)
+        for j, m, t in rendered.pages
+        if j == i and m > n and "マイナ保険証への切替チェックリスト" in t
+    )
+    return letter, checklist
 
 
 @pytest.mark.parametrize(
-    ("name", "step", "answer"),
+    ("name", "step", "household_steps"),
     [
-        # 未登録: card but not registered → 2
-        ("𠮷田 太郎", "2", "NO → やることリスト 2 を対応ください"),
-        # no status on file: no valid card known → 1 → 2
-        ("髙橋 花子", "1 → 2", "NO → やることリスト 1 → 2 を対応ください"),
+        # 未登録: card but not registered → 2 (same envelope as 髙橋 花子: no status → 1 → 2)
+        ("𠮷田 太郎", "2", {"2", "1 → 2"}),
+        ("髙橋 花子", "1 → 2", {"2", "1 → 2"}),
         # 電子証明書失効 → 3 → 2
-        ("山田 一郎", "3 → 2", "NO → やることリスト 3 → 2 * を対応ください"),
+        ("山田 一郎", "3 → 2", {"3 → 2"}),
         # 登録解除 → 2
-        ("佐藤 次郎", "2", "NO → やることリスト 2 を対応ください"),
+        ("佐藤 次郎", "2", {"2"}),
         # カード返納 → 1 → 2
-        ("鈴木 四郎", "1 → 2", "NO → やることリスト 1 → 2 を対応ください"),
+        ("鈴木 四郎", "1 → 2", {"1 → 2"}),
     ],
 )
-def test_checklist_marks_this_holders_step(rendered, name, step, answer):
-    page = _checklist_page(rendered, name)
-    assert f"【{name} 様のやること】 やることリスト {step} を対応ください" in page
-    # the ★ marker naming the holder sits in the matching NO box, not in another one
-    box = page.split(answer, 1)[1].split("YES", 1)[0].split("* 電子証明書", 1)[0]
-    assert "★ 該当: " in box and f"{name} 様" in box
-    for other in {
-        "NO → やることリスト 1 → 2 を対応ください",
-        "NO → やることリスト 2 を対応ください",
-        "NO → やることリスト 3 → 2 * を対応ください",
-    } - {answer}:
-        other_box = page.split(other, 1)[1].split("YES", 1)[0].split("* 電子証明書", 1)[0]
-        assert f"{name} 様" not in other_box
+def test_checklist_marks_this_holders_step(rendered, name, step, household_steps):
+    letter, checklist = _letter_and_checklist(rendered, name)
+    assert f"【{name} 様のやること】 やることリスト {step} を対応ください" in letter
+    # the enclosed checklist stars exactly the boxes of this envelope's holders
+    for box_step, box in BOXES.items():
+        assert box in checklist
+        assert (f"★ {box}" in checklist) == (box_step in household_steps), box_step
 
 
 def test_household_letter_lists_its_certificates_reason_and_notice(rendered):
@@ -273,12 +282,26 @@ def test_household_letter_lists_its_certificates_reason_and_notice(rendered):
     assert rendered.people["takahashi"]["number"] in letter
     assert "マイナンバーカードの健康保険証利用登録が確認できないため" in letter
     assert "マイナ保険証の利用登録状況が確認できないため" in letter
-    assert "令和7年12月2日以降、従来の健康保険証が利用できなくなるため" in letter
-    assert "直ちに住所欄に住所を記載してください" in letter
-    assert "手数料1,000円を徴収します" in letter
     assert "詐欺罪として拘禁刑の処分を受けることがあります" in letter
+    assert "交付事由 未登録" in letter and "交付事由 登録状況不明" in letter
     assert "(株式会社テスト 経由)" in letter
     assert "デモ健康保険組合" in letter
+
+
+def test_every_envelope_carries_the_notice_with_dates_and_fee(rendered):
+    letters = [(i, n) for i, n, t in rendered.pages if "資格確認書の送付について" in t]
+    notices = [(i, n) for i, n, t in rendered.pages if "資格確認書の取扱いにあたっての留意点" in t]
+    assert len(letters) == len(notices) == 5  # one per household
+    notice = squash(next(t for i, n, t in rendered.pages if (i, n) == notices[0]))
+    assert "令和7年12月2日以降、従来の健康保険証が利用できなくなるため" in notice
+    assert "直ちに住所欄に住所を記載してください" in notice
+    assert "手数料1,000円を徴収します" in notice
+    assert "詐欺罪として拘禁刑の処分を受けることがあります" in notice
+    # duplex: the notice is an odd page and its checklist the even page on its back
+    for i, n in notices:
+        assert n % 2 == 1
+        back = next(t for j, m, t in rendered.pages if (j, m) == (i, n + 1))
+        assert "マイナ保険証への切替チェックリスト" in back
 
 
 def test_bundle_cover_lists_the_envelopes_of_its_own_employer(rendered):

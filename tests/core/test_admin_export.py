@@ -203,3 +203,61 @@ def test_cp932_from_the_admin_is_a_job_whose_report_names_each_row(
         client.get(reverse("core:export_job_report", args=[job.pk])).streaming_content
     ).decode()
     assert report.strip() == f"{row_no}行目(データ行) 列「氏名」: 〓に置換"
+
+
+def test_the_certificates_screen_exports_the_rules_md_format_of_the_filtered_rows(
+    client, auditor, employer
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from certificates.models import Certificate
+    from tests.core.test_export_command import CERT_HEADER
+
+    today = timezone.localdate()
+    make_certificate(make_person(employer=employer, bango="1"), "2025-0000001")
+    make_certificate(
+        make_person(employer=employer, bango="2", name="𠮷田　花子"),
+        "2020-0000002",
+        issue_date=today - timedelta(days=400),
+        valid_until=today - timedelta(days=1),
+    )
+    client.force_login(auditor)
+
+    # the screen's own "state as of today" filter: the expired stored-有効 one is 返却不要
+    response = _post_export(client, _changelist(Certificate) + "?state_today=返却不要")
+
+    rows = _rows(b"".join(response.streaming_content))
+    assert ",".join(rows[0]) == CERT_HEADER
+    assert [(r[0], r[4], r[9]) for r in rows[1:]] == [("2020-0000002", "𠮷田　花子", "返却不要")]
+
+
+def test_the_returns_screen_exports_the_returns_format(client, auditor, employer, clerk):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from certificates.lifecycle import certificates_require_return
+
+    pytest.importorskip("fees.models").ReturnPendingCertificate  # noqa: B018
+    from fees.models import ReturnPendingCertificate
+
+    today = timezone.localdate()
+    for i in (1, 2):
+        person = make_person(employer=employer, bango=str(i))
+        make_certificate(person, f"2025-000000{i}", issue_date=today - timedelta(days=30))
+        certificates_require_return(
+            person=person, lost_on=today - timedelta(days=10 * i), acting_user=clerk
+        )
+    client.force_login(auditor)
+
+    response = _post_export(client, _changelist(ReturnPendingCertificate))
+
+    rows = _rows(b"".join(response.streaming_content))
+    header = rows[0]
+    assert header[:4] == ["証明書番号", "記号", "番号", "枝番"] and "期限超過" in header
+    got = {r[0]: dict(zip(header, r, strict=True)) for r in rows[1:]}
+    assert set(got) == {"2025-0000001", "2025-0000002"}
+    assert {g["状態"] for g in got.values()} == {"返却待ち"}
+    assert {g["期限超過"] for g in got.values()} == {"1"}  # due 5 days after the loss, now past

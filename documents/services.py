@@ -418,3 +418,66 @@ def runs_documents_resume() -> dict[int, int]:
         if ids:
             resumed[run_id] = len(ids)
     return resumed
+
+
+# ---------------------------------------------------------------------------------------------
+# Reprint (manage.py render_certificate)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reprint:
+    pdf: bytes
+    pages: int
+    person_key: str
+    certificate_number: str
+
+
+@transaction.atomic
+def certificate_reprint(*, kigo: str, bango: str, edaban: str, acting_user=None) -> Reprint:
+    """The person's current certificate and their household letter as one PDF (a clerk's reprint).
+
+    LookupError: no such person, or no certificate that is 有効 today. UnprintableCharacters (a
+    ValueError): the name or address holds a character no font covers — nothing is produced.
+    """
+    from pypdf import PdfReader
+
+    from members.models import Person
+
+    from .render import Chunk, UnprintableCharacters
+    from .selectors import current_certificate, household_data
+
+    person = (
+        Person.objects.select_related("member", "member__employer", "employer")
+        .filter(kigo=kigo, bango=bango, edaban=edaban)
+        .first()
+    )
+    if person is None:
+        raise LookupError(
+            f"記号・番号・枝番 {kigo}・{bango}・{edaban} の加入者は登録されていません"
+        )
+    cert = current_certificate(person)
+    if cert is None:
+        raise LookupError(f"{person.key} には現在有効な資格確認書がありません")
+    household = household_data(
+        person.household_member,
+        [(cert, cert.pk)],
+        route=cert.route,
+        letter_date=timezone.localdate(),
+        reprint=True,
+    )
+    result = render_chunk(Chunk(households=(household,)))
+    if result.skipped:
+        raise UnprintableCharacters(list(result.skipped))
+    pages = len(PdfReader(io.BytesIO(result.pdf)).pages)
+    audit_event(
+        action="document.reprinted",
+        actor=acting_user,
+        obj=cert,
+        person=person.key,
+        sha256=hashlib.sha256(result.pdf).hexdigest(),
+        pages=pages,
+    )
+    return Reprint(
+        pdf=result.pdf, pages=pages, person_key=person.key, certificate_number=cert.number
+    )

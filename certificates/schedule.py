@@ -16,4 +16,11 @@ BEAT_SCHEDULE = {
         "schedule": crontab(hour=0, minute=30),
         "options": {"expires": 6 * 3600},  # a backlog older than 6 hours is skipped, not piled up
     },
+    # PDF chunks of a 実行中 run whose task messages Redis lost are enqueued again
+    # (documents.services.run_documents_resume; a no-op while runs are moving).
+    "documents-resume-stalled-runs": {
+        "task": "documents.tasks.resume_stalled_runs",
+        "schedule": 300.0,
+        "options": {"expires": 240},
+    },
 }

@@ -41,6 +41,9 @@ EC_LAPSE_MONTHS = env_int("EC_LAPSE_MONTHS", 3, minimum=0)
 ELDERLY_RATIO_ON_CERTIFICATE = env_bool("ELDERLY_RATIO_ON_CERTIFICATE", False)
 # Households per PDF chunk rendered by one Celery task.
 PDF_CHUNK_HOUSEHOLDS = env_int("PDF_CHUNK_HOUSEHOLDS", 100, minimum=1)
+# A 実行中 run none of whose PDF chunks changed for this long has lost its task messages (Redis
+# restarted without its data): its waiting chunks are enqueued again (documents.run_documents_resume).
+DOCUMENT_RESUME_AFTER_SECONDS = env_int("DOCUMENT_RESUME_AFTER_SECONDS", 600, minimum=1)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

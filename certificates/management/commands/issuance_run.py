@@ -113,4 +113,22 @@ class Command(BaseCommand):
                     f"一括交付 #{run.pk} は{opts['timeout']:g}秒以内に完了しませんでした"
                     f"（状態: {run.get_state_display()}）"
                 )
+            self._resume_documents(run.pk)
             time.sleep(opts["poll"])
+
+    def _resume_documents(self, run_id: int) -> None:
+        """While waiting, enqueue again the PDF chunks whose messages the broker lost (a Redis
+        restarted without its data); a no-op while the run is moving (documents.services)."""
+        from kombu.exceptions import OperationalError
+
+        from documents.services import run_documents_resume
+
+        try:
+            resumed = run_documents_resume(run_id=run_id)
+        except OperationalError as exc:  # the broker is down: try again on a later poll
+            self.stderr.write(f"帳票作成を再投入できません(ブローカーに接続できません): {exc}")
+            return
+        if resumed:
+            self.stdout.write(
+                f"一括交付 #{run_id}: 進んでいない帳票 {len(resumed)}件を再投入しました"
+            )

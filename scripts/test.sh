@@ -85,5 +85,7 @@ done
 if [ "$final" -eq 0 ] && [ "$ran" -eq 0 ]; then
   final=5  # no pass ran a test: that is not a success
 fi
-python3 "$ROOT/scripts/junit_summary.py" "$TEST_SERVICES_DIR"/junit-*.xml
+totals="$(python3 "$ROOT/scripts/junit_summary.py" "$TEST_SERVICES_DIR"/junit-*.xml)"
+services_stop
+echo "$totals"  # last line: the totals of all passes
 exit "$final"

@@ -23,7 +23,7 @@ import csv
 import io
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -63,6 +63,12 @@ MEMBER_COLUMNS: tuple[str, ...] = (
 STATUS_COLUMNS: tuple[str, ...] = ("記号", "番号", "枝番", "登録状況", "電子証明書有効期限")
 
 MAX_REPORTED_ERRORS = 100
+
+# Choice lists, computed once (the enum properties rebuild their lists on every access).
+_RELATIONSHIPS = tuple(Relationship.values)
+_INSURED_TYPES = tuple(InsuredType.values)
+_SEXES = tuple(Sex.values)
+_STATUSES = tuple(RegistrationStatusValue.values)
 
 Key = tuple[str, str, str]  # (記号, 番号, 枝番)
 
@@ -183,8 +189,8 @@ def header_names_my_number(name: str) -> bool:
 def looks_like_my_number(value: str) -> bool:
     """A 12-digit number passing the My Number check digit, as the whole cell (spaces and hyphens
     ignored) or standing alone inside it (e.g. written into 住所)."""
-    if not value:
-        return False
+    if len(value) < 12:
+        return False  # fast path: most cells (dates, codes, short names) cannot hold 12 digits
     folded = unicodedata.normalize("NFKC", value)
     compact = _DIGIT_SEPARATORS.sub("", folded)
     if (
@@ -348,9 +354,9 @@ class _Row:
             self.error(column, str(exc))
             return None
 
-    def choice(self, column: str, choices: Iterable[str], *, required: bool = True) -> str:
+    def choice(self, column: str, choices: tuple[str, ...], *, required: bool = True) -> str:
         value = nfkc(self.cells[column])
-        allowed = list(choices)
+        allowed = choices
         if not value:
             if required:
                 self.error(column, f"必須項目です（{' / '.join(allowed)}）")
@@ -412,7 +418,7 @@ def _member_row(line: int, cells: dict[str, str], errors: list[RowError]) -> Mem
     r = _Row(line, cells, errors)
     before = len(errors)
     key = r.key()
-    relationship = r.choice("本人家族区分", Relationship.values)
+    relationship = r.choice("本人家族区分", _RELATIONSHIPS)
     is_self = relationship == Relationship.SELF
     insured_type = ""
     employer_code = employer_name = ""
@@ -427,7 +433,7 @@ def _member_row(line: int, cells: dict[str, str], errors: list[RowError]) -> Mem
         r.must_be_empty("任意継続満了日", "家族の行の任意継続満了日")
         r.must_be_empty("標準報酬月額", "家族の行の標準報酬月額")
     elif is_self:
-        insured_type = r.choice("被保険者種別", InsuredType.values)
+        insured_type = r.choice("被保険者種別", _INSURED_TYPES)
         if insured_type == InsuredType.GENERAL:
             employer_code = r.text("事業所記号", required=True, max_length=20)
             employer_name = r.raw("事業所名称").strip()
@@ -462,7 +468,7 @@ def _member_row(line: int, cells: dict[str, str], errors: list[RowError]) -> Mem
     except ValueError as exc:
         r.error("氏名カナ", str(exc))
     birth_date = r.date("生年月日", required=True)
-    sex = r.choice("性別", Sex.values)
+    sex = r.choice("性別", _SEXES)
     postal_code = ""
     try:
         postal_code = normalize_postal_code(cells["郵便番号"])
@@ -664,7 +670,7 @@ def validate_registration_statuses(parsed: ParsedCsv) -> list[StatusRecord]:
         r = _Row(line, row, errors)
         before = len(errors)
         key = r.key()
-        status = r.choice("登録状況", RegistrationStatusValue.values)
+        status = r.choice("登録状況", _STATUSES)
         ec_expiry = r.date("電子証明書有効期限")
         if status == RegistrationStatusValue.EC_EXPIRED and not row["電子証明書有効期限"].strip():
             r.error(

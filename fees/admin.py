@@ -25,7 +25,6 @@ from django.utils.html import format_html, format_html_join
 from certificates.lifecycle import (
     ReturnsError,
     certificates_record_returns,
-    overdue_returns_q,
     parse_number_list,
 )
 from certificates.models import CertificateState
@@ -54,6 +53,7 @@ from .models import (
     ReturnReminder,
 )
 from .paperwork import document_rerender
+from .selectors import applications_ready_to_issue, certificates_held, returns_overdue
 
 
 def document_link(doc) -> str:
@@ -120,10 +120,7 @@ class ReadyToIssueFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() == "1":
-            return queryset.filter(
-                state=ApplicationState.OPEN,
-                invoice__state__in=[InvoiceState.PAID, InvoiceState.WAIVED],
-            )
+            return queryset.filter(pk__in=applications_ready_to_issue().values("pk"))
         if self.value() == "unpaid":
             return queryset.filter(state=ApplicationState.OPEN, invoice__state=InvoiceState.UNPAID)
         return queryset
@@ -587,7 +584,7 @@ class ReturnStatusFilter(admin.SimpleListFilter):
         if self.value() == "pending":
             return queryset.filter(state=CertificateState.RETURN_PENDING)
         if self.value() == "overdue":
-            return queryset.filter(overdue_returns_q(today))
+            return queryset.filter(pk__in=returns_overdue(today=today).values("pk"))
         if self.value() == "returned":
             return queryset.filter(state=CertificateState.RETURNED)
         return queryset
@@ -786,7 +783,7 @@ class HeldCertificateAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
         return (
             super()
             .get_queryset(request)
-            .filter(held_since__isnull=False)
+            .filter(pk__in=certificates_held().values("pk"))
             .select_related("person", "person__member")
         )
 

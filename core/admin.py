@@ -61,6 +61,7 @@ class AuditEventAdmin(ReadOnlyAdmin):
     search_help_text = "対象IDで検索(完全一致)"
     date_hierarchy = "at"
     list_select_related = ("actor",)
+    show_full_result_count = False  # the trail grows without bound: no second COUNT(*) per page
     fields = ("at", "actor", "action", "object_type", "object_id", "detail_pretty")
     readonly_fields = fields
 
@@ -123,6 +124,7 @@ class HistoryAdmin(ReadOnlyAdmin):
     search_help_text = "元データのIDで検索(完全一致)"
     date_hierarchy = "history_date"
     list_select_related = ("history_user",)
+    show_full_result_count = False  # millions of rows after an import: no second COUNT(*)
     ordering = ("-history_date", "-history_id")
     fields = (
         "history_date",

@@ -156,12 +156,22 @@ class Person(models.Model):
             ),
         ]
         indexes = [
-            # clerks search by カナ (prefix search in the admin)
-            models.Index(fields=["name_kana"], name="person_name_kana"),
+            # clerks search by カナ (prefix search in the admin). Prefix LIKE can use a btree index
+            # only with pattern ops unless the collation is "C" (C.UTF-8 does not count before
+            # PostgreSQL 17); other backends ignore opclasses.
+            models.Index(
+                fields=["name_kana"], name="person_name_kana", opclasses=["varchar_pattern_ops"]
+            ),
             # the 75th-birthday job and age pre-filters of the selector
             models.Index(fields=["birth_date"], name="person_birth_date"),
             # the selector's "qualified on the issue date" pre-filter
             models.Index(fields=["lost_on"], name="person_lost_on"),
+            # The admin's person search ORs 記号 =, 番号 =, 氏名 LIKE 'x%' and カナ LIKE 'x%'; each
+            # branch needs an index or PostgreSQL scans the whole table. 記号 leads the unique key.
+            models.Index(fields=["bango"], name="person_bango"),
+            models.Index(
+                fields=["name"], name="person_name_prefix", opclasses=["varchar_pattern_ops"]
+            ),
         ]
 
     def __str__(self) -> str:

@@ -256,8 +256,13 @@ def document_store(*, document_id: int, result: RenderResult) -> GeneratedDocume
         skipped=len(doc.skipped),
     )
     if doc.run_id is not None:
-        _run_complete_if_done(IssuanceRun.objects.select_for_update().get(pk=doc.run_id))
+        _run_lock_and_complete(doc.run_id)
     return doc
+
+
+def _run_lock_and_complete(run_id: int) -> None:
+    # Taken after this chunk's row was updated, in the same transaction (see _run_complete_if_done).
+    _run_complete_if_done(IssuanceRun.objects.select_for_update().get(pk=run_id))
 
 
 def _run_complete_if_done(run: IssuanceRun) -> None:

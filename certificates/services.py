@@ -366,20 +366,27 @@ def _run_start(*, run_id: int, acting_user) -> IssuanceRun:
 
 
 @transaction.atomic
-def _run_issue_batch(*, run_id: int, acting_user, batch_size: int) -> int:
-    """Issue the next batch of certificates of a run; returns how many (0: nothing left)."""
+def _run_issue_batch(
+    *, run_id: int, acting_user, batch_size: int, after_pk: int = 0
+) -> tuple[int, int]:
+    """Issue the next batch of certificates of a run: targets with a primary key above `after_pk`
+    and no certificate yet. Returns (how many, the last target pk seen); (0, after_pk) when done.
+
+    The caller passes the last pk back (keyset), so a long run does not rescan its issued targets
+    batch after batch. Skipping below it is safe: every batch issues all the targets it selected or
+    raises, and targets another executor issued meanwhile are excluded by the Exists below."""
     run = IssuanceRun.objects.select_for_update().get(pk=run_id)
     if run.state != RunState.RUNNING:
-        return 0
+        return 0, after_pk
     issued = Certificate.objects.filter(run_id=run.pk, person_id=OuterRef("person_id"))
     targets = list(
-        RunTarget.objects.filter(run=run)
+        RunTarget.objects.filter(run=run, pk__gt=after_pk)
         .filter(~Exists(issued))
         .select_related("person")
         .order_by("pk")[:batch_size]
     )
     if not targets:
-        return 0
+        return 0, after_pk
     person_ids = [t.person_id for t in targets]
     # Lock the persons in a fixed order, as certificate_issue does, so a reissue cannot slip in.
     list(Person.objects.select_for_update().filter(pk__in=person_ids).order_by("pk").values("pk"))
@@ -458,7 +465,7 @@ def _run_issue_batch(*, run_id: int, acting_user, batch_size: int) -> int:
         last=numbers[-1],
         retired=len(retired),
     )
-    return len(certs)
+    return len(certs), targets[-1].pk
 
 
 @transaction.atomic
@@ -523,8 +530,13 @@ def run_issue_remaining(
     certificate_one_active_per_person back this in the database.
     """
     try:
-        while _run_issue_batch(run_id=run_id, acting_user=acting_user, batch_size=batch_size):
-            pass
+        after_pk = 0
+        while True:
+            issued, after_pk = _run_issue_batch(
+                run_id=run_id, acting_user=acting_user, batch_size=batch_size, after_pk=after_pk
+            )
+            if not issued:
+                break
     except RunConflict as exc:
         _run_fail(run_id=run_id, error=str(exc), acting_user=acting_user)
         raise ValidationError(str(exc)) from exc

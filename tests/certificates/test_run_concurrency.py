@@ -71,10 +71,10 @@ def test_concurrent_executes_issue_one_certificate_per_target(clerk, supervisor,
     issuers: list[str] = []
 
     def recording_batch(**kwargs):
-        n = real_batch(**kwargs)
+        n, last = real_batch(**kwargs)
         if n:
             issuers.append(threading.current_thread().name)
-        return n
+        return n, last
 
     monkeypatch.setattr(services, "_run_issue_batch", recording_batch)
     outcomes = _execute_in_threads(run.pk, n=4, batch_size=25)

@@ -210,7 +210,8 @@ def test_execute_resumes_a_run_left_running_by_a_killed_process(clerk, superviso
     run_approve(run=run, acting_user=supervisor)
     # what a killed worker leaves behind: the run 実行中 after one committed batch
     services.run_execute_begin(run=run, acting_user=supervisor)
-    assert services._run_issue_batch(run_id=run.pk, acting_user=supervisor, batch_size=7) == 7
+    issued, _ = services._run_issue_batch(run_id=run.pk, acting_user=supervisor, batch_size=7)
+    assert issued == 7
     run.refresh_from_db()
     assert run.state == RunState.RUNNING
     run = run_execute(run=run, acting_user=supervisor)

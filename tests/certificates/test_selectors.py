@@ -95,7 +95,7 @@ def test_selector_reads_a_constant_number_of_queries_per_chunk(django_assert_max
     total = Person.objects.count()
     chunk = 200
     chunks = -(-total // chunk) + 1
-    with django_assert_max_num_queries(3 * chunks + 1):
+    with django_assert_max_num_queries(2 * chunks + 1):
         n = sum(
             1
             for _ in issuance_targets(

@@ -109,6 +109,9 @@ class QualificationFilter(admin.SimpleListFilter):
 
 
 class PersonAdminForm(forms.ModelForm):
+    # Typed with a hyphen (123-4567) and stored as 7 digits.
+    postal_code = forms.CharField(label="郵便番号", max_length=8, required=False)
+
     class Meta:
         model = Person
         fields = (

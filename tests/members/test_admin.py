@@ -259,6 +259,38 @@ def test_name_change_in_the_admin_goes_through_the_service(clerk_client, clerk):
     assert person.history.first().history_user == clerk
 
 
+def test_person_added_in_the_admin_with_a_loss_goes_through_the_service(clerk_client, clerk):
+    head = make_member(bango="1001")
+    data = {
+        "kigo": "１０",
+        "bango": "1001",
+        "edaban": "01",
+        "relationship": "家族",
+        "member": str(head.pk),
+        "name": "佐藤 次郎",
+        "name_kana": "さとう じろう",
+        "birth_date": "2001-02-03",
+        "sex": "男",
+        "postal_code": "100-0005",
+        "acquired_on": "2001-02-03",
+        "lost_on": "2025-03-31",
+        "loss_reason": "被扶養者でなくなった",
+        "dependents-TOTAL_FORMS": "0",
+        "dependents-INITIAL_FORMS": "0",
+    }
+    response = clerk_client.post(reverse("admin:members_person_add"), data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    person = Person.objects.get(edaban="01")
+    assert (person.kigo, person.name_kana, person.postal_code) == (
+        "10",
+        "サトウ\u3000ジロウ",
+        "1000005",
+    )
+    assert person.lost_on == date(2025, 3, 31)
+    event = AuditEvent.objects.get(action="person.loss_recorded")
+    assert event.actor == clerk and event.object_id == str(person.pk)
+
+
 def test_loss_without_reason_is_refused_on_the_form(clerk_client):
     person = make_member()
     url = reverse("admin:members_person_change", args=[person.pk])

@@ -4,6 +4,7 @@ from datetime import date
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from certificates.models import Certificate
 from core.models import AuditEvent
@@ -75,7 +76,11 @@ def test_file_with_exactly_the_contract_header_is_imported(tmp_path, clerk):
     assert event.actor == clerk
     assert event.detail["created"] == 3 and event.detail["source"] == "members.csv"
     # django-simple-history keeps the creation, by the importing clerk
-    assert head.history.get().history_user == clerk
+    created = head.history.get()
+    assert (created.history_type, created.history_user) == ("+", clerk)
+    assert created.history_change_reason == "取込"
+    assert created.name == head.name and created.birth_date == head.birth_date
+    assert abs((timezone.now() - head.created_at).total_seconds()) < 60
 
 
 def test_kana_is_converted_to_full_width_katakana(tmp_path):

@@ -188,8 +188,9 @@ def run_create(
     """Freeze the target list of a new run (the preview the approver sees) with its summary."""
     _require_role(acting_user, CLERK, SUPERVISOR, action="一括交付を作成")
     _validate_run_dates(status_date=status_date, issue_date=issue_date, valid_until=valid_until)
-    # Serialise run creation and refuse while an approved run waits or is executing: its
-    # certificates would make this run's frozen list wrong (rules.md: a person never holds two).
+    # Refuse while an approved run waits or is still issuing: its certificates would make this
+    # run's frozen list wrong (rules.md: a person never holds two). A run approved while this one
+    # is being built is caught later by _refuse_stale (it starts after this run's created_at).
     busy = (
         IssuanceRun.objects.select_for_update()
         .filter(state__in=[RunState.APPROVED, RunState.RUNNING], issued_at__isnull=True)

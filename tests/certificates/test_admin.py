@@ -263,3 +263,15 @@ def test_run_list_reads_progress_without_a_query_per_run(
     with django_assert_max_num_queries(8):  # not one more per run
         html = client.get(url).content.decode()
     assert html.count("<tr") >= 6
+
+
+def test_run_history_page_lists_the_state_changes(client, clerk, supervisor):
+    society.build()
+    run = make_run(clerk)
+    run_approve(run=run, acting_user=supervisor)
+    resp = login(client, supervisor).get(
+        reverse("admin:certificates_issuancerun_history", args=[run.pk])
+    )
+    assert resp.status_code == 200
+    assert run.history.count() >= 3  # created, counted, approved
+    assert "承認" in resp.content.decode()

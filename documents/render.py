@@ -24,7 +24,6 @@ from django.conf import settings
 from django.template.loader import render_to_string
 
 from .fonts import FONT_FACES, describe_character, uncovered_characters
-from .wareki import wareki
 
 STYLESHEET = Path(settings.BASE_DIR) / "static" / "documents" / "print.css"
 # Cards per A4 sheet: 2 columns × 5 rows of 85.6 × 54 mm (171.2 × 270 mm) leave room for cut marks.
@@ -613,5 +612,4 @@ __all__ = [
     "render_chunk",
     "render_invoice",
     "render_return_reminder",
-    "wareki",
 ]

@@ -166,11 +166,20 @@ class ChunkRetry(Exception):
     """The attempt failed and another one is allowed: the task re-enqueues itself."""
 
 
+_KIND_DIRS = {
+    DocumentKind.BUNDLE: "runs",
+    DocumentKind.REPRINT: "reprints",
+    DocumentKind.REISSUE: "reissues",
+    DocumentKind.INVOICE: "invoices",
+    DocumentKind.REMINDER: "reminders",
+}
+
+
 def document_file_name(document: GeneratedDocument) -> str:
-    """One fixed name per chunk: a re-render replaces the file instead of adding a second one."""
+    """One fixed name per document: a re-render replaces the file instead of adding a second one."""
     if document.run_id is not None:
         return f"documents/runs/{document.run_id}/run{document.run_id}-chunk{document.chunk_no:04d}.pdf"
-    return f"documents/{document.kind}/{document.pk}.pdf"
+    return f"documents/{_KIND_DIRS.get(document.kind, 'other')}/{document.pk}.pdf"
 
 
 @transaction.atomic

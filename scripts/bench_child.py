@@ -1,0 +1,493 @@
+"""Steps of the benchmark that run inside Django, one per process (scripts/bench.py starts them).
+
+    python scripts/bench_child.py STEP [options]      (DATABASE_URL names the database to use)
+
+Each step prints one JSON object on its last line of stdout. The "raw" steps are the baselines the
+project is measured against: hand-written SQL (scripts/bench_sql.py), plain WeasyPrint on the same
+HTML, plain csv + bulk_create. The others prepare data or read facts back from the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+import bench_sql  # noqa: E402  (scripts/ is on sys.path when run as a script)
+from django.conf import settings  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
+
+
+def emit(obj: dict) -> None:
+    print(json.dumps(obj, ensure_ascii=False, default=str), flush=True)
+
+
+def _selection_params(a) -> dict:
+    from datetime import timedelta
+
+    from certificates.rules import HIGH_INCOME_REMUNERATION
+    from members.dates import fiscal_year
+
+    issue = date.fromisoformat(a.issue_date)
+    return {
+        "issue_date": issue,
+        "status_date": date.fromisoformat(a.as_of),
+        "valid_until": date.fromisoformat(a.valid_until),
+        "renewal_limit": issue + timedelta(days=settings.RENEWAL_WINDOW_DAYS),
+        "lapse_months": settings.EC_LAPSE_MONTHS,
+        "high_income": HIGH_INCOME_REMUNERATION,
+        # "R" keeps the raw numbers apart from the project's YYYY-NNNNNNN
+        "number_prefix": f"{fiscal_year(issue)}-R",
+    }
+
+
+# --- issuance ----------------------------------------------------------------------------------
+
+
+def raw_issue(a) -> None:
+    """The INSERT … SELECT, timed, then rolled back (the project issues into the same database)."""
+    params = _selection_params(a)
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM members_person")  # warm the connection
+        timings = []
+        by_reason: dict[str, int] = {}
+        for _ in range(a.repeat):
+            cur.execute("BEGIN")
+            started = time.perf_counter()
+            cur.execute(bench_sql.RAW_ISSUE_SQL, params)
+            inserted = cur.rowcount
+            timings.append(time.perf_counter() - started)
+            cur.execute(
+                "SELECT reason, count(*) FROM certificates_certificate "
+                "WHERE number LIKE %s GROUP BY reason",
+                [params["number_prefix"] + "%"],
+            )
+            by_reason = dict(cur.fetchall())
+            cur.execute("ROLLBACK")
+    emit(
+        {"seconds": min(timings), "all_seconds": timings, "count": inserted, "by_reason": by_reason}
+    )
+
+
+def save_selection(a) -> None:
+    """Keep the raw selection in a table for verify-issue (not timed)."""
+    params = _selection_params(a)
+    with connection.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS bench_raw_selection")
+        cur.execute(bench_sql.SAVE_SELECTION_SQL, params)
+        cur.execute("SELECT reason, count(*) FROM bench_raw_selection GROUP BY reason")
+        by_reason = dict(cur.fetchall())
+    emit({"by_reason": by_reason, "count": sum(by_reason.values())})
+
+
+def verify_issue(a) -> None:
+    """The project's certificates of the run against the raw selection, row by row."""
+    from certificates.models import Certificate, IssuanceRun
+
+    run = IssuanceRun.objects.get(pk=a.run)
+    project = Counter(Certificate.objects.filter(run=run).values_list("reason", flat=True))
+    with connection.cursor() as cur:
+        cur.execute("SELECT reason, count(*) FROM bench_raw_selection GROUP BY reason")
+        raw = dict(cur.fetchall())
+        cur.execute(bench_sql.COMPARE_SQL, {"run_id": run.pk})
+        only_raw, only_project = cur.fetchone()
+    emit(
+        {
+            "project_by_reason": dict(project),
+            "raw_by_reason": raw,
+            "summary_by_reason": run.summary.get("by_reason", {}),
+            "only_raw": only_raw,
+            "only_project": only_project,
+            "equal": dict(project) == raw and only_raw == 0 and only_project == 0,
+        }
+    )
+
+
+def issue_phases(a) -> None:
+    """The project's run in one process, phase by phase: run_create (select), approve, execute
+    (issue). The hand-over to documents (planning the PDF chunks, enqueueing them to the broker) is
+    timed apart: it is part of executing a run but not of selecting and issuing."""
+    import resource
+
+    from certificates import services
+    from certificates.models import IssuanceRun
+    from core.roles import CLERK, SUPERVISOR, user_for_role
+    from documents import services as doc_services
+
+    clerk = user_for_role("clerk", CLERK, SUPERVISOR)
+    supervisor = user_for_role("supervisor", SUPERVISOR)
+    supervisor2 = user_for_role("supervisor2", SUPERVISOR)
+    p = _selection_params(a)
+    out: dict = {}
+    if a.phase == "create":
+        started = time.perf_counter()
+        run = services.run_create(
+            status_date=p["status_date"],
+            issue_date=p["issue_date"],
+            valid_until=p["valid_until"],
+            acting_user=clerk,
+        )
+        out["select_seconds"] = time.perf_counter() - started
+        out["run"] = run.pk
+        out["targets"] = run.target_count
+        out["by_reason"] = run.summary.get("by_reason", {})
+    else:
+        run = IssuanceRun.objects.get(pk=a.run)
+        services.run_approve(run=run, acting_user=supervisor2)
+        scheduled = {}
+        original = doc_services.run_documents_schedule
+
+        def timed_schedule(**kwargs):
+            t0 = time.perf_counter()
+            try:
+                return original(**kwargs)
+            finally:
+                scheduled["seconds"] = time.perf_counter() - t0
+
+        doc_services.run_documents_schedule = timed_schedule
+        started = time.perf_counter()
+        run = services.run_execute(run=run, acting_user=supervisor)
+        total = time.perf_counter() - started
+        out["execute_seconds"] = total
+        out["schedule_seconds"] = scheduled.get("seconds", 0.0)
+        out["issue_seconds"] = total - out["schedule_seconds"]
+        out["issued"] = run.issued_count
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    emit(out)
+
+
+def topup_certificates(a) -> None:
+    """Add past certificates (返却不要, 2020年度) until the table holds `total` rows, so the export is
+    measured over that many. Plain SQL: these rows only need to exist."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM certificates_certificate")
+        have = cur.fetchone()[0]
+        need = max(0, a.total - have)
+        if need:
+            # person k % N for k in 0..need-1: every person gets about the same number of rows
+            cur.execute(
+                """
+                WITH p AS (
+                    SELECT id, name, name_kana, row_number() OVER (ORDER BY id) - 1 AS i
+                    FROM members_person
+                )
+                INSERT INTO certificates_certificate (
+                    number, person_id, run_id, reason, issue_date, valid_until, route,
+                    elderly_start, copay_ratio, printed_name, printed_name_kana,
+                    registration_status, ec_expiry, state, state_changed_at, state_note,
+                    return_route, created_at, updated_at)
+                SELECT '2020-P' || lpad(g.k::text, 9, '0'), p.id, NULL, '未登録',
+                       DATE '2020-12-01', DATE '2021-11-30', '事業主経由', NULL, '',
+                       p.name, p.name_kana, '未登録', NULL, '返却不要', now(), '有効期限切れ',
+                       '', now(), now()
+                FROM generate_series(0, %(need)s - 1) g(k)
+                JOIN p ON p.i = g.k %% (SELECT count(*) FROM members_person)
+                """,
+                {"need": need},
+            )
+        cur.execute("ANALYZE certificates_certificate")
+        cur.execute("SELECT count(*) FROM certificates_certificate")
+        emit({"certificates": cur.fetchone()[0], "added": need})
+
+
+# --- PDFs --------------------------------------------------------------------------------------
+
+
+def pipeline_facts(a) -> None:
+    """What the pipeline produced for a run: households, chunks, pages, bytes, start and end."""
+    from certificates.models import IssuanceRun, RunTarget
+    from documents.models import GeneratedDocument
+
+    run = IssuanceRun.objects.get(pk=a.run)
+    docs = list(GeneratedDocument.objects.filter(run=run).order_by("chunk_no"))
+    sizes = [d.file.size for d in docs if d.file]
+    emit(
+        {
+            "state": run.state,
+            "error": run.error,
+            "targets": run.target_count,
+            "households": RunTarget.objects.filter(run=run).values("household").distinct().count(),
+            "chunks": len(docs),
+            "stored": sum(1 for d in docs if d.state == "完了"),
+            "pages": sum(d.page_count or 0 for d in docs),
+            "certificate_pages": sum(d.certificate_pages or 0 for d in docs),
+            "bytes": sum(sizes),
+            "started_at": run.started_at.timestamp() if run.started_at else None,
+            "finished_at": run.finished_at.timestamp() if run.finished_at else None,
+            "seconds": (run.finished_at - run.started_at).total_seconds()
+            if run.finished_at and run.started_at
+            else None,
+        }
+    )
+
+
+# Plain HTML cannot reuse laid-out pages, so the baseline document holds every page the pipeline
+# prints: documents' own chunk HTML with documents' own leaflet HTML inserted after each letter.
+# The pipeline pads each part (cover, letter, leaflet, card sheets) to an even page count for duplex
+# printing; in plain CSS that is "each part starts on a right-hand page".
+DUPLEX_CSS = ".letter, .leaflet, .sheet[id] { break-before: recto; }"
+
+
+def _plain_html(chunk, households) -> str:
+    import re
+
+    from documents import render
+
+    html = render.chunk_html(chunk, households)
+    for n, hh in enumerate(households):
+        leaflet = render.leaflet_html(chunk, render._marks(hh))
+        body = re.search(r"<body>(.*)</body>", leaflet, re.S).group(1)
+        anchor = f'<section class="sheet" id="hh{n}-cards">'
+        assert html.count(anchor) == 1, anchor
+        html = html.replace(anchor, body + anchor)
+    return html
+
+
+def raw_render(a) -> None:
+    """Plain WeasyPrint on the same pages the pipeline rendered for the run, in one process; and,
+    for the overhead alone, the project's own renderer (render_chunk) in one process.
+
+    The data comes from documents' own code (chunk_render_data, printable_households), untimed.
+    Timed: only the `weasyprint.HTML(string=…).write_pdf()` calls, with the project's stylesheet and
+    fonts; then only the render_chunk calls. Page counts are returned for comparison with what the
+    pipeline stored."""
+    import io
+
+    from pypdf import PdfReader
+    from weasyprint import CSS, HTML
+    from weasyprint.text.fonts import FontConfiguration
+
+    from certificates.models import IssuanceRun
+    from documents import render
+    from documents.models import GeneratedDocument
+    from documents.selectors import chunk_render_data
+
+    run = IssuanceRun.objects.get(pk=a.run)
+    chunks = [
+        chunk_render_data(doc)
+        for doc in GeneratedDocument.objects.filter(run=run).order_by("chunk_no")
+    ]
+    documents = []
+    for chunk in chunks:
+        households, _ = render.printable_households(chunk.households)
+        if households:
+            documents.append(_plain_html(chunk, households))
+
+    base_url = render.STYLESHEET.parent.as_uri() + "/"
+    font_config = FontConfiguration()
+    css = CSS(
+        string=render._font_face_rules() + "\n" + render.STYLESHEET.read_text(encoding="utf-8"),
+        base_url=base_url,
+        font_config=font_config,
+    )
+    duplex = CSS(string=DUPLEX_CSS, font_config=font_config)
+    out = {"documents": len(documents)}
+    pages = size = 0
+    seconds = 0.0
+    for html in documents:
+        started = time.perf_counter()
+        pdf = HTML(string=html, base_url=base_url).write_pdf(
+            stylesheets=[css, duplex], font_config=font_config
+        )
+        seconds += time.perf_counter() - started
+        size += len(pdf)
+        if a.count_pages:  # outside the timing: plain WeasyPrint does not read its PDFs back
+            n = len(PdfReader(io.BytesIO(pdf)).pages)
+            # the pipeline also pads the last part to an even count; CSS cannot pad the end
+            pages += n + n % 2
+    out.update(seconds=seconds, bytes=size, pages=pages)
+
+    # the project's renderer alone (no Celery, database or storage), after a warm-up like a worker's
+    render.warm_up()
+    own_pages = 0
+    own_seconds = 0.0
+    for chunk in chunks:
+        started = time.perf_counter()
+        result = render.render_chunk(chunk)
+        own_seconds += time.perf_counter() - started
+        if a.count_pages and result.pdf:
+            own_pages += len(PdfReader(io.BytesIO(result.pdf)).pages)
+    out.update(render_chunk_seconds=own_seconds, render_chunk_pages=own_pages)
+    emit(out)
+
+
+# --- import ------------------------------------------------------------------------------------
+
+MEMBER_COLUMNS = (
+    "事業所記号,事業所名称,記号,番号,枝番,本人家族区分,被保険者種別,氏名,氏名カナ,生年月日,性別,"
+    "郵便番号,住所,資格取得年月日,資格喪失年月日,任意継続満了日,標準報酬月額,要配慮者"
+).split(",")
+
+
+def members_csv(a) -> None:
+    """A members CSV (rules.md format) of whole households, from the seeded society, `rows` rows."""
+    from members.models import Person
+
+    def d(v):
+        return v.isoformat() if v else ""
+
+    written = 0
+    with open(a.output, "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(MEMBER_COLUMNS)
+        members = (
+            Person.objects.filter(member__isnull=True)
+            .select_related("employer")
+            .prefetch_related("dependents")
+            .order_by("pk")
+        )
+        for m in members.iterator(chunk_size=2000):
+            household = [m, *sorted(m.dependents.all(), key=lambda p: p.edaban)]
+            if written + len(household) > a.rows:
+                if written >= a.rows:
+                    break
+                household = household[: a.rows - written]
+            for p in household:
+                own = p.member_id is None
+                w.writerow(
+                    [
+                        p.employer.code if own and p.employer_id else "",
+                        p.employer.name if own and p.employer_id else "",
+                        p.kigo,
+                        p.bango,
+                        p.edaban,
+                        p.relationship,
+                        p.insured_type,
+                        p.name,
+                        p.name_kana,
+                        d(p.birth_date),
+                        p.sex,
+                        p.postal_code,
+                        p.address,
+                        d(p.acquired_on),
+                        d(p.lost_on),
+                        d(p.voluntary_until),
+                        p.standard_remuneration if p.standard_remuneration is not None else "",
+                        "1" if p.needs_consideration else "",
+                    ]
+                )
+                written += 1
+    emit({"rows": written})
+
+
+def raw_import(a) -> None:
+    """csv.DictReader + bulk_create into the same tables (no validation, no history, no audit)."""
+    from members.models import Employer, Person
+
+    def d(v):
+        return date.fromisoformat(v) if v else None
+
+    started = time.perf_counter()
+    with open(a.path, encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    with transaction.atomic():
+        employers = {}
+        for r in rows:
+            if r["事業所記号"] and r["事業所記号"] not in employers:
+                employers[r["事業所記号"]] = Employer(code=r["事業所記号"], name=r["事業所名称"])
+        Employer.objects.bulk_create(employers.values(), batch_size=2000)
+
+        def person(r, member=None):
+            own = member is None
+            return Person(
+                kigo=r["記号"],
+                bango=r["番号"],
+                edaban=r["枝番"],
+                relationship=r["本人家族区分"],
+                member=member,
+                insured_type=r["被保険者種別"],
+                employer=employers.get(r["事業所記号"]) if own else None,
+                voluntary_until=d(r["任意継続満了日"]),
+                standard_remuneration=int(r["標準報酬月額"]) if r["標準報酬月額"] else None,
+                name=r["氏名"],
+                name_kana=r["氏名カナ"],
+                birth_date=d(r["生年月日"]),
+                sex=r["性別"],
+                postal_code=r["郵便番号"].replace("-", ""),
+                address=r["住所"],
+                acquired_on=d(r["資格取得年月日"]),
+                lost_on=d(r["資格喪失年月日"]),
+                needs_consideration=r["要配慮者"] == "1",
+            )
+
+        members = {(r["記号"], r["番号"]): person(r) for r in rows if r["本人家族区分"] == "本人"}
+        Person.objects.bulk_create(members.values(), batch_size=2000)
+        dependents = [
+            person(r, members[(r["記号"], r["番号"])]) for r in rows if r["本人家族区分"] == "家族"
+        ]
+        Person.objects.bulk_create(dependents, batch_size=2000)
+    seconds = time.perf_counter() - started
+    emit({"seconds": seconds, "rows": len(rows), "persons": Person.objects.count()})
+
+
+def project_import(a) -> None:
+    """The real import: `manage.py import_members PATH --by clerk`, timed inside the process."""
+    from django.core.management import call_command
+
+    from members.models import Person
+
+    started = time.perf_counter()
+    call_command("import_members", a.path, username="clerk")
+    seconds = time.perf_counter() - started
+    emit({"seconds": seconds, "persons": Person.objects.count()})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="step", required=True)
+
+    def dates(p):
+        p.add_argument("--as-of", required=True)
+        p.add_argument("--issue-date", required=True)
+        p.add_argument("--valid-until", required=True)
+
+    p = sub.add_parser("raw-issue")
+    dates(p)
+    p.add_argument("--repeat", type=int, default=2)
+    dates(sub.add_parser("save-selection"))
+    sub.add_parser("verify-issue").add_argument("--run", type=int, required=True)
+    p = sub.add_parser("issue-phase")
+    dates(p)
+    p.add_argument("phase", choices=["create", "execute"])
+    p.add_argument("--run", type=int)
+    sub.add_parser("topup-certificates").add_argument("--total", type=int, required=True)
+    sub.add_parser("pipeline-facts").add_argument("--run", type=int, required=True)
+    p = sub.add_parser("raw-render")
+    p.add_argument("--run", type=int, required=True)
+    p.add_argument("--count-pages", action="store_true")
+    p = sub.add_parser("members-csv")
+    p.add_argument("--output", required=True)
+    p.add_argument("--rows", type=int, required=True)
+    sub.add_parser("raw-import").add_argument("path")
+    sub.add_parser("project-import").add_argument("path")
+    a = parser.parse_args()
+    {
+        "raw-issue": raw_issue,
+        "save-selection": save_selection,
+        "verify-issue": verify_issue,
+        "issue-phase": issue_phases,
+        "topup-certificates": topup_certificates,
+        "pipeline-facts": pipeline_facts,
+        "raw-render": raw_render,
+        "members-csv": members_csv,
+        "raw-import": raw_import,
+        "project-import": project_import,
+    }[a.step](a)
+
+
+if __name__ == "__main__":
+    main()

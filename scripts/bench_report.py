@@ -1,0 +1,374 @@
+"""docs/performance.md from the figures of scripts/bench.py (one run: every number in it is measured
+in that run; the explanations are fixed text chosen by whether each goal held)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+GOALS = {
+    "pdf_pipeline_vs_raw_weasyprint": (">=", 0.9),
+    "two_workers_vs_one": (">=", 1.7),
+    "issuance_vs_raw_sql": ("<=", 3.0),
+    "import_vs_bulk_create": (None, None),
+}
+EXPORT_RSS_GOAL_MB = 200
+
+# What closes each gap when a goal does not hold (from profiling on these machines; see the text).
+CLOSE_IT = {
+    "pdf_pipeline_vs_raw_weasyprint": (
+        "The pipeline's own cost per chunk is the claim and store transactions, reading the data "
+        "(a few queries per chunk), re-reading the PDF with pypdf for its page count, writing the "
+        "file, and the Celery round trip; at 100 households per chunk these are a few percent. "
+        "What remains is the renderer process being recycled (CELERY_WORKER_MAX_TASKS_PER_CHILD) "
+        "and reloading its fonts, and the scheduling of the last chunks (a tail where one worker "
+        "waits). Raising PDF_CHUNK_HOUSEHOLDS or CELERY_WORKER_MAX_TASKS_PER_CHILD closes most of it."
+    ),
+    "two_workers_vs_one": (
+        "On two cores the second renderer competes with PostgreSQL, Redis, the Celery parent "
+        "process and the issuing step (which is serial), so the ceiling is below 2. The tail (the "
+        "last chunk rendering alone) costs more when chunks are large relative to the run; "
+        "ordering chunks largest first or splitting large 事業所 bundles further shortens it."
+    ),
+    "issuance_vs_raw_sql": (
+        "The project writes three rows per target where the raw SQL writes one (the frozen "
+        "RunTarget list the approver sees, the certificate, its django-simple-history row), plus "
+        "the audit events, and it evaluates certificates.rules in Python for every person it cannot "
+        "exclude in SQL. The remaining gap is the price of the four-eyes preview and the history; "
+        "closing it further means moving the rules into SQL (two sources of truth) or writing the "
+        "rows with COPY instead of INSERT."
+    ),
+}
+
+
+def _fmt(v: float, digits: int = 2) -> str:
+    return f"{v:,.{digits}f}"
+
+
+def _held(name: str, value: float) -> str:
+    op, goal = GOALS[name]
+    if op is None:
+        return "no goal set"
+    ok = value >= goal if op == ">=" else value <= goal
+    if ok:
+        return f"goal {op} {goal}: **held**"
+    gap = (goal - value) / goal if op == ">=" else (value - goal) / goal
+    return f"goal {op} {goal}: **not held** (off by {gap:.0%})"
+
+
+def sizing(r: dict) -> dict:
+    pdf = r["raw"]["pdf"]
+    one, two = pdf["one_worker"], pdf["two_workers"]
+    iss = r["raw"]["issuance"]
+    persons = r["sizes"]["persons"]
+    targets = iss["select"]["targets"]
+    certs_per_household = one["targets"] / one["households"]
+    bytes_per_household = one["bytes"] / one["households"]
+    per_renderer = one["households_per_second"]
+    # measured scaling of one machine's second core; assumed to hold per added core
+    scaling = two["households_per_second"] / one["households_per_second"] / 2
+    select_per_person = iss["select"]["select_seconds"] / persons
+    issue_per_target = iss["execute"]["issue_seconds"] / max(targets, 1)
+    plan_per_target = iss["execute"]["schedule_seconds"] / max(targets, 1)
+    return {
+        "certs_per_household": certs_per_household,
+        "bytes_per_household": bytes_per_household,
+        "bytes_per_certificate": one["bytes"] / one["targets"],
+        "per_renderer": per_renderer,
+        "scaling": scaling,
+        "target_share": targets / persons,
+        "select_per_person": select_per_person,
+        "issue_per_target": issue_per_target,
+        "plan_per_target": plan_per_target,
+    }
+
+
+def run_hours(s: dict, certificates: int, renderers: int) -> tuple[float, float, float]:
+    """(hours to select + issue, hours to render, total) for a run of `certificates`."""
+    persons = certificates / s["target_share"]
+    issue = (
+        persons * s["select_per_person"]
+        + certificates * (s["issue_per_target"] + s["plan_per_target"])
+    ) / 3600
+    households = certificates / s["certs_per_household"]
+    rate = s["per_renderer"] * (1 if renderers == 1 else renderers * s["scaling"])
+    render = households / rate / 3600
+    return issue, render, issue + render
+
+
+def write_report(r: dict, output: Path) -> None:
+    m = r["machine"]
+    raw = r["raw"]
+    ratios = r["ratios"]
+    sizes = r["sizes"]
+    pdf = raw["pdf"]
+    one, two, rw = pdf["one_worker"], pdf["two_workers"], pdf["raw_weasyprint"]
+    iss = raw["issuance"]
+    ex = raw["export"]
+    imp = raw["import"]
+    s = sizing(r)
+    full = sizes["persons"] >= 1_200_000
+    lines: list[str] = []
+    add = lines.append
+
+    add("# Performance at scale")
+    add("")
+    add(
+        "Produced by `make bench` (scripts/bench.py) on "
+        f"{r['started']}; every figure below comes from that one run, each project figure measured "
+        "side by side with its raw baseline on the same data, the same database and the same machine."
+    )
+    if not full:
+        add("")
+        add(
+            f"**Size:** this run seeded {sizes['persons']:,} persons (BENCH_PERSONS), not the "
+            "1,200,000 the issue asks for; the default of `make bench` is 1,200,000."
+        )
+    add("")
+    add("## Figures")
+    add("")
+    add("| figure | value | goal |")
+    add("| --- | --- | --- |")
+    for name, value in ratios.items():
+        add(f"| `RATIO {name}` | {_fmt(value)} | {_held(name, value)} |")
+    rss = ex["all"]["peak_rss_mb"]
+    add(
+        f"| peak RSS, `export_csv certificates` over {ex['all']['rows']:,} certificates | "
+        f"{rss:.0f} MB (over {ex['run_only']['rows']:,}: {ex['run_only']['peak_rss_mb']:.0f} MB) | "
+        f"≤ {EXPORT_RSS_GOAL_MB} MB and flat: **{'held' if rss <= EXPORT_RSS_GOAL_MB else 'not held'}** |"
+    )
+    add(
+        f"| peak RSS, selecting for {sizes['persons']:,} persons (`run_create`) | "
+        f"{iss['select']['process_peak_rss_mb']:.0f} MB | flat (bounded by the chunk size) |"
+    )
+    add("")
+    add("## Machine")
+    add("")
+    add(f"- CPU: {m['cpu']}, {m['cores']} cores; memory {m['memory_gb']} GB; Linux {m['kernel']}")
+    add(
+        f"- Python {m['python']}, Django {m['django']}, Celery {m['celery']}, WeasyPrint "
+        f"{m['weasyprint']}; {m['postgres']}; Redis {m['redis']}"
+    )
+    add(
+        "- PostgreSQL and Redis are the throwaway ones of `make test` (scripts/services.sh): "
+        "default memory settings, `fsync=off`, `synchronous_commit=off` (both sides of every pair "
+        "alike)."
+    )
+    la, lb = m["load_before"], r.get("load_after", ("?",) * 3)
+    add(
+        f"- Load average when the run started: {la[0]:.2f} (1 min), {la[1]:.2f} (5 min); at the "
+        f"end: {lb[0]:.2f}. The run took {r['seconds'] / 60:.0f} minutes."
+    )
+    add("")
+
+    add("## Method and raw numbers")
+    add("")
+    add("### PDF pipeline against plain WeasyPrint (`pdf_pipeline_vs_raw_weasyprint`)")
+    add("")
+    add(
+        f"A society of {sizes['pdf_persons']:,} persons is seeded (`seed_demo`), copied into one "
+        "database per measurement (`CREATE DATABASE … TEMPLATE`), and a run is created and approved "
+        "with `manage.py issuance_run`. A real Celery worker (`celery -A config worker --pool "
+        "prefork --concurrency N`, the project's settings: prefetch 1, late ack) listens on Redis; "
+        "`manage.py issuance_run execute` issues the certificates and enqueues one task per chunk; "
+        "the worker renders each chunk, stores the PDF under MEDIA_ROOT and records it in the "
+        "database. The time is the run's own `started_at` → `finished_at` (state 完了), so it holds "
+        "issuing, planning, the queue, rendering, storing and the database."
+    )
+    add("")
+    add(
+        "The baseline renders the very same HTML in one process with plain "
+        "`weasyprint.HTML(string=…).write_pdf(stylesheets=[css], font_config=…)`: the HTML of each "
+        "chunk is taken from documents' own code (chunk_render_data → render_chunk with the "
+        "WeasyPrint call recorded instead of made), untimed; only the `write_pdf` calls are timed. "
+        "Page counts are compared with what the pipeline stored."
+    )
+    add("")
+    add("| | households | chunks | pages | seconds | households/s | peak RSS of a renderer |")
+    add("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    add(
+        f"| pipeline, 1 worker process | {one['households']:,} | {one['chunks']} | {one['pages']:,} "
+        f"| {one['seconds']:.1f} | {one['households_per_second']:.2f} | "
+        f"{one['worker_peak_rss_mb']:.0f} MB |"
+    )
+    add(
+        f"| pipeline, 2 worker processes | {two['households']:,} | {two['chunks']} | "
+        f"{two['pages']:,} | {two['seconds']:.1f} | {two['households_per_second']:.2f} | "
+        f"{two['worker_peak_rss_mb']:.0f} MB |"
+    )
+    add(
+        f"| plain WeasyPrint, 1 process | {rw['households']:,} | {rw['documents']} documents | "
+        f"{rw['pages']:,} | {rw['seconds']:.1f} | {rw['households_per_second']:.2f} | |"
+    )
+    add("")
+    add(
+        f"{one['targets']:,} certificates in {one['households']:,} households "
+        f"({s['certs_per_household']:.2f} per household); the stored PDFs take "
+        f"{one['bytes']:,} bytes: **{s['bytes_per_household'] / 1024:.0f} KiB per household** "
+        f"({s['bytes_per_certificate'] / 1024:.0f} KiB per certificate)."
+    )
+    add("")
+    add("### Two worker processes against one (`two_workers_vs_one`)")
+    add("")
+    add(
+        "The same run on a fresh copy of the same database, the worker started with "
+        "`--concurrency 2` instead of 1; households per second of the two divided."
+    )
+    add("")
+    add("### Selecting and issuing against one INSERT … SELECT (`issuance_vs_raw_sql`)")
+    add("")
+    sel, exe, rq = iss["select"], iss["execute"], iss["raw_sql"]
+    add(
+        f"`manage.py seed_demo --persons {sizes['persons']:,}` ({raw['seed_seconds'] / 60:.1f} "
+        "min), then ANALYZE. The baseline is scripts/bench_sql.py: one hand-written `INSERT INTO "
+        "certificates_certificate … SELECT` applying rules.md (qualified on the issue date, not "
+        "75, dependents following their member, the latest registration status on or before the "
+        "status date, the 電子証明書 lapse, 要配慮者, active certificates and renewals, validity "
+        "cut at the 75th birthday and 任意継続満了日, 高齢受給者証 start and 一部負担金割合), "
+        "numbering the rows; timed in a transaction that is then rolled back, best of two."
+    )
+    add("")
+    add(
+        "The project: `run_create` (select and freeze the target list) in one process, then "
+        "`run_approve` and `run_execute` (issue in committed batches, with history and audit rows) "
+        "in another; the broker is Redis so the PDF chunks are only planned and enqueued. The hand-"
+        "over to documents (planning the chunks) is timed apart and not counted as issuing. Before "
+        "the ratio is reported, the certificates of the run are compared row by row (person, "
+        "交付事由, 有効期限, 送付先, 高齢受給者証発効日, 一部負担金割合) with the raw selection: "
+        f"{iss['verify']['only_raw']} rows only in the raw SQL, {iss['verify']['only_project']} "
+        "only in the project."
+    )
+    add("")
+    add("| 交付事由 | project | raw SQL |")
+    add("| --- | ---: | ---: |")
+    for reason, n in sorted(iss["verify"]["project_by_reason"].items(), key=lambda x: -x[1]):
+        add(f"| {reason} | {n:,} | {iss['verify']['raw_by_reason'].get(reason, 0):,} |")
+    add("")
+    add("| step | seconds | peak RSS of the process |")
+    add("| --- | ---: | ---: |")
+    add(f"| raw INSERT … SELECT ({rq['count']:,} certificates) | {rq['seconds']:.1f} | |")
+    add(
+        f"| project: select (`run_create`, {sel['targets']:,} targets of {sizes['persons']:,}) | "
+        f"{sel['select_seconds']:.1f} | {sel['process_peak_rss_mb']:.0f} MB |"
+    )
+    add(
+        f"| project: issue (`run_execute` batches, {exe['issued']:,} certificates) | "
+        f"{exe['issue_seconds']:.1f} | {exe['process_peak_rss_mb']:.0f} MB |"
+    )
+    add(f"| project: planning the PDF chunks (not counted) | {exe['schedule_seconds']:.1f} | |")
+    add("")
+    add("### Export memory")
+    add("")
+    add(
+        "`manage.py export_csv certificates --output …` as its own process; its peak RSS is the "
+        "kernel's maximum resident set (`wait4` rusage). First over the run's certificates, then "
+        "after adding past (返却不要) certificates with SQL until the table holds "
+        f"{ex['all']['rows']:,} rows."
+    )
+    add("")
+    add("| certificates | seconds | peak RSS | file |")
+    add("| ---: | ---: | ---: | ---: |")
+    for row in (ex["run_only"], ex["all"]):
+        add(
+            f"| {row['rows']:,} | {row['seconds']:.1f} | {row['peak_rss_mb']:.0f} MB | "
+            f"{row['bytes'] / 1024 / 1024:.0f} MB |"
+        )
+    add("")
+    add("### Members import against csv + bulk_create (`import_vs_bulk_create`)")
+    add("")
+    add(
+        f"A {imp['rows']:,}-row members CSV (rules.md format, whole households) is written from the "
+        "seeded society and imported into two empty databases: once with `import_members PATH --by "
+        "clerk` (validation of every cell, My Number refusal, history rows, audit), once with "
+        "`csv.DictReader` + `bulk_create` of employers, members and dependents (no validation, no "
+        "history). Both timed inside their process."
+    )
+    add("")
+    add(
+        f"import_members: {imp['project']['seconds']:.1f} s (peak RSS "
+        f"{imp['project']['process_peak_rss_mb']:.0f} MB); csv + bulk_create: "
+        f"{imp['raw']['seconds']:.1f} s."
+    )
+    add("")
+
+    add("## What a society needs")
+    add("")
+    add(
+        f"From the figures above: a renderer process does {s['per_renderer']:.2f} households/s "
+        f"(1 core); the second core added {s['scaling'] * 2:.2f}× here. Selection costs "
+        f"{s['select_per_person'] * 1e6:.0f} µs per registered person, issuing "
+        f"{s['issue_per_target'] * 1e3:.2f} ms per certificate (+ "
+        f"{s['plan_per_target'] * 1e3:.2f} ms planning the PDFs). {s['target_share']:.0%} of the "
+        f"seeded persons were targets; {s['certs_per_household']:.2f} certificates per household."
+    )
+    add("")
+    add(
+        "| certificates in the run | persons registered (≈) | select + issue | render, 2 cores | "
+        "render, 4 cores | render, 8 cores | PDF disk |"
+    )
+    add("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for certs in (50_000, 100_000, 400_000):
+        persons = certs / s["target_share"]
+        iss_h, r2, _ = run_hours(s, certs, 2)
+        _, r4, _ = run_hours(s, certs, 4)
+        _, r8, _ = run_hours(s, certs, 8)
+        disk = certs / s["certs_per_household"] * s["bytes_per_household"] / 1024**3
+        add(
+            f"| {certs:,} | {persons:,.0f} | {iss_h:.1f} h | {r2:.1f} h | {r4:.1f} h | {r8:.1f} h |"
+            f" {disk:.1f} GiB |"
+        )
+    add("")
+    _, r2, t2 = run_hours(s, 400_000, 2)
+    disk400 = 400_000 / s["certs_per_household"] * s["bytes_per_household"] / 1024**3
+    add(
+        f"**A 400,000-certificate run** (the largest 健保組合's bulk run) takes about {t2:.1f} hours "
+        f"end to end on a 2-core machine like this one ({r2:.1f} h of it rendering), and "
+        f"{disk400:.1f} GiB of PDFs. Render cores scale the rendering part; more cores than "
+        "chunks in flight do not help, and PostgreSQL needs a core of its own beyond 4 renderers. "
+        "Workers: one Celery worker per machine with `--concurrency` = its cores; a renderer's peak "
+        f"RSS was {max(one['worker_peak_rss_mb'], two['worker_peak_rss_mb']):.0f} MB, so memory is "
+        "not the limit. Disk: keep the PDFs until the envelopes have gone out; multiply by the "
+        "number of runs kept."
+    )
+    add("")
+    add(
+        "(The render hours with 4 and 8 cores extrapolate the measured per-core scaling; they are "
+        "estimates, the 1- and 2-core figures are measured.)"
+    )
+    add("")
+
+    add("## Goals that do not hold")
+    add("")
+    missing = False
+    for name, value in ratios.items():
+        op, goal = GOALS[name]
+        if op is None:
+            continue
+        ok = value >= goal if op == ">=" else value <= goal
+        if not ok:
+            missing = True
+            add(f"- **{name} = {_fmt(value)}** ({_held(name, value)}). {CLOSE_IT[name]}")
+    if rss > EXPORT_RSS_GOAL_MB:
+        missing = True
+        add(
+            f"- **export peak RSS {rss:.0f} MB** (goal ≤ {EXPORT_RSS_GOAL_MB} MB): the export "
+            "streams rows with `.iterator(chunk_size=…)`; memory that grows with rows means "
+            "something is accumulated per row."
+        )
+    if not missing:
+        add("All goals held in this run.")
+    for note in r["raw"].get("notes", []) + r.get("notes", []):
+        add(f"- Note: {note}")
+    add("")
+    add("## The admin at this scale")
+    add("")
+    add(
+        "tests/scale/ (part of `make test`) holds what keeps the admin usable with a million "
+        "persons, asserted rather than timed: every big changelist (加入者, 資格確認書, 交付対象者, "
+        "利用登録状況, 請求書) and the run preview run the same number of queries for 5 rows as for "
+        "50; on PostgreSQL the admin's searches by 記号・番号 and by カナ are EXPLAINed and must use "
+        "an index; the changelists count rows with core.pagination.EstimatedCountPaginator "
+        "(pg_class.reltuples for an unfiltered list above a threshold, an exact count otherwise) "
+        "and `show_full_result_count = False`, so no page view scans a whole table to count it."
+    )
+    add("")
+    output.write_text("\n".join(lines), encoding="utf-8")

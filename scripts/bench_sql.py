@@ -1,0 +1,160 @@
+"""The hand-written SQL the benchmark measures the project against (scripts/bench.py).
+
+`RAW_ISSUE_SQL` is one `INSERT … SELECT` that applies the rules of certificates/rules.py (rules.md
+"Who receives a 資格確認書 ex officio") to the whole registry in PostgreSQL and inserts one 有効
+certificate per target. It is the floor the project's run_create + run_execute is compared with, so
+it does only what the rules need for a seeded society: it selects, computes 交付事由, 有効期限,
+送付先, 高齢受給者証発効日 and 一部負担金割合, numbers the rows and inserts them. It writes no run, no
+frozen target list, no history rows and no audit events, and it does not retire the certificates a
+renewal replaces (a freshly seeded society holds none; the selection itself does handle them).
+
+The age rules are spelled out in SQL exactly as members/dates.py states them (年齢計算ニ関スル法律:
+an age is reached the day before the birthday; 29 February births in a common year):
+
+- 75th birthday (後期高齢者医療 starts, cover here ends) = birth + 75 years, or 1 March when the
+  birth is 29 February and the 75th year has no 29 February (PostgreSQL's `+ interval` gives 28 Feb);
+- 高齢受給者証発効日 = first day of the month after the month of (70th birthday − 1 day).
+
+The benchmark checks, before reporting the ratio, that this SQL and the project select the same
+persons with the same 交付事由, 有効期限, 送付先, 発効日 and 割合 (scripts/bench_child.py verify-issue).
+"""
+
+from __future__ import annotations
+
+
+def _late_start(birth: str) -> str:
+    """SQL for members.dates.late_elderly_start(birth): the 75th birthday itself."""
+    return (
+        f"(({birth} + interval '75 years')::date + CASE WHEN extract(month FROM {birth}) = 2 "
+        f"AND extract(day FROM {birth}) = 29 "
+        f"AND extract(day FROM {birth} + interval '75 years') = 28 THEN 1 ELSE 0 END)"
+    )
+
+
+def _elderly_start(birth: str) -> str:
+    """SQL for members.dates.elderly_start(birth). (birth + 70y − 1 day) differs from the Python
+    attain_date only for a 29 February birth in a common year (27 vs 28 Feb): same month, same
+    result."""
+    return (
+        f"(date_trunc('month', ({birth} + interval '70 years')::date - 1) "
+        f"+ interval '1 month')::date"
+    )
+
+
+# Parameters: issue_date, status_date, valid_until, renewal_limit (issue_date + window days),
+# lapse_months (EC_LAPSE_MONTHS), high_income (280,000 yen).
+# Composed from the constants of this module only (no input): hence the noqa on S608.
+SELECTION_SQL = f"""
+WITH latest AS (
+    -- the latest registration status on or before the status date (rules.md rule 3)
+    SELECT DISTINCT ON (rs.person_id) rs.person_id, rs.status, rs.ec_expiry
+    FROM members_registrationstatus rs
+    WHERE rs.as_of <= %(status_date)s
+    ORDER BY rs.person_id, rs.as_of DESC, rs.snapshot_id DESC
+),
+active AS (
+    -- rule 2: active certificates valid on the issue date
+    SELECT c.person_id,
+           max(c.valid_until) AS blocking_max,
+           bool_or(c.valid_until > %(renewal_limit)s) AS blocked,
+           (array_agg(c.id ORDER BY c.valid_until DESC, c.id DESC)
+               FILTER (WHERE c.valid_until <= %(renewal_limit)s))[1] AS replaces_id
+    FROM certificates_certificate c
+    WHERE c.state = '有効' AND c.valid_until >= %(issue_date)s
+    GROUP BY c.person_id
+),
+h AS (
+    -- the holder's facts; a dependent takes 種別, 任意継続満了日 and 標準報酬月額 from the member
+    SELECT p.id AS person_id, p.name, p.name_kana, p.needs_consideration,
+           p.member_id IS NOT NULL AS dep,
+           CASE WHEN p.member_id IS NULL THEN p.insured_type ELSE m.insured_type END
+               AS insured_type,
+           CASE WHEN p.member_id IS NULL THEN p.voluntary_until ELSE m.voluntary_until END
+               AS voluntary_until,
+           CASE WHEN p.member_id IS NULL THEN p.standard_remuneration
+                ELSE m.standard_remuneration END AS remuneration,
+           m.lost_on AS m_lost,
+           {_late_start("p.birth_date")} AS late_start,
+           {_late_start("m.birth_date")} AS m_late_start,
+           {_elderly_start("p.birth_date")} AS e_start,
+           {_elderly_start("m.birth_date")} AS m_e_start
+    FROM members_person p
+    LEFT JOIN members_person m ON m.id = p.member_id
+    WHERE p.acquired_on <= %(issue_date)s
+      AND (p.lost_on IS NULL OR p.lost_on > %(issue_date)s)
+),
+q AS (
+    SELECT h.*, st.status, st.ec_expiry,
+           a.blocking_max, a.replaces_id,
+           CASE WHEN st.person_id IS NULL THEN '登録状況不明'
+                WHEN st.status IN ('未登録', '登録解除', 'カード返納') THEN st.status
+                WHEN st.status = '電子証明書失効' AND st.ec_expiry IS NOT NULL
+                     AND date_trunc('month', st.ec_expiry)
+                         + make_interval(months => %(lapse_months)s)
+                         <= date_trunc('month', %(issue_date)s::date)
+                THEN '電子証明書失効'
+           END AS base,
+           LEAST(%(valid_until)s::date,
+                 h.late_start - 1,
+                 CASE WHEN h.dep THEN h.m_late_start - 1 END,
+                 CASE WHEN h.insured_type = '任意継続' THEN h.voluntary_until END) AS until
+    FROM h
+    LEFT JOIN latest st ON st.person_id = h.person_id
+    LEFT JOIN active a ON a.person_id = h.person_id
+    WHERE %(issue_date)s < h.late_start                       -- not yet 75
+      AND (h.voluntary_until IS NULL OR h.voluntary_until >= %(issue_date)s)
+      AND (NOT h.dep OR ((h.m_lost IS NULL OR h.m_lost > %(issue_date)s)
+                         AND %(issue_date)s < h.m_late_start))  -- dependents follow the member
+      AND a.blocked IS NOT TRUE
+),
+t AS (
+    SELECT q.*,
+           CASE WHEN q.blocking_max IS NOT NULL THEN '更新'
+                WHEN q.base IS NOT NULL THEN q.base
+                ELSE '要配慮者' END AS reason,
+           CASE WHEN q.insured_type = '任意継続' THEN '自宅' ELSE '事業主経由' END AS route,
+           CASE WHEN q.e_start <= q.until THEN q.e_start END AS elderly_start
+    FROM q
+    WHERE (q.base IS NOT NULL OR q.needs_consideration)
+      AND (q.blocking_max IS NULL OR q.until > q.blocking_max)
+)
+SELECT t.person_id, t.reason, t.until AS valid_until, t.route, t.elderly_start,
+       CASE WHEN t.elderly_start IS NULL THEN ''
+            WHEN NOT t.dep THEN
+                CASE WHEN coalesce(t.remuneration, 0) >= %(high_income)s THEN '3割' ELSE '2割' END
+            WHEN t.m_e_start <= greatest(%(issue_date)s::date, t.elderly_start)
+                 AND greatest(%(issue_date)s::date, t.elderly_start) < t.m_late_start
+                 AND coalesce(t.remuneration, 0) >= %(high_income)s THEN '3割'
+            ELSE '2割' END AS copay_ratio,
+       t.name, t.name_kana, coalesce(t.status, '') AS registration_status, t.ec_expiry,
+       t.replaces_id
+FROM t
+"""  # noqa: S608
+
+RAW_ISSUE_SQL = f"""
+INSERT INTO certificates_certificate (
+    number, person_id, run_id, reason, issue_date, valid_until, route, elderly_start,
+    copay_ratio, printed_name, printed_name_kana, registration_status, ec_expiry, state,
+    state_changed_at, state_note, return_route, replaces_id, created_at, updated_at)
+SELECT %(number_prefix)s || lpad((row_number() OVER (ORDER BY s.person_id))::text, 7, '0'),
+       s.person_id, NULL, s.reason, %(issue_date)s, s.valid_until, s.route, s.elderly_start,
+       s.copay_ratio, s.name, s.name_kana, s.registration_status, s.ec_expiry, '有効',
+       now(), '', '', s.replaces_id, now(), now()
+FROM ({SELECTION_SQL}) s
+"""  # noqa: S608
+
+# The raw selection kept for the comparison with the project's certificates (not timed).
+SAVE_SELECTION_SQL = f"CREATE TABLE bench_raw_selection AS {SELECTION_SQL}"
+
+# Rows where the two differ, both ways; 0 and 0 means the same selection on the same terms.
+COMPARE_SQL = """
+WITH project AS (
+    SELECT person_id, reason, valid_until, route, elderly_start, copay_ratio
+    FROM certificates_certificate WHERE run_id = %(run_id)s
+), raw AS (
+    SELECT person_id, reason, valid_until, route, elderly_start, copay_ratio
+    FROM bench_raw_selection
+)
+SELECT (SELECT count(*) FROM (SELECT * FROM raw EXCEPT SELECT * FROM project) x) AS only_raw,
+       (SELECT count(*) FROM (SELECT * FROM project EXCEPT SELECT * FROM raw) y) AS only_project
+"""

@@ -26,6 +26,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from core.exports import CsvEncoder
 from core.models import audit_event
+from core.pagination import EstimatedCountPaginator
 from members.dates import add_months
 from members.models import Employer, Person
 
@@ -394,40 +395,49 @@ class StateTodayFilter(admin.SimpleListFilter):
 
 _KEY_SEPARATORS = re.compile(r"[-‐・/\s]+")
 _KANA_QUERY = re.compile(r"[\u3041-\u3096\u30a1-\u30fa\u30fcー\s]+")
+_CERTIFICATE_NUMBER = re.compile(r"[0-9]{4}-[0-9]{7}")  # certificates/numbering.py
 
 
 def certificate_search_q(search_term: str) -> Q | None:
     """The certificate search of the admin (None: no search).
 
+    - 証明書番号 (YYYY-NNNNNNN) of an existing certificate: that certificate.
     - 記号・番号・枝番 as 10-1-00, 10・1, "10 1 00": 記号 exact, 番号 exact (or by prefix when it is
-      the last part), 枝番 exact; a single token: 証明書番号 exact, 記号 exact or 番号 by prefix.
-    - 氏名: every word contained in the name (as printed or current).
+      the last part after a 記号), 枝番 exact; a single token: 記号 or 番号 exact.
     - カナ: by prefix, half-width and hiragana accepted (stored as full-width katakana, rules.md).
-    The person conditions are resolved on the person table (its indexes), then joined by id.
+    - anything else, 氏名: every word contained in the name (as printed or current).
+    The person conditions are resolved on the person table (its indexes), then joined by id. Each kind
+    of term gets only its own condition: OR-ing a certificate column with the person subquery (or a
+    LIKE '%…%') would make PostgreSQL read every certificate (issue 8, tests/scale).
     """
     term = unicodedata.normalize("NFKC", search_term or "").strip()
     if not term:
         return None
-    words = term.split()
-    person = Q()
-    for w in words:
-        person &= Q(name__contains=w)
-    cert = Q(printed_name__contains=term)
+    if _CERTIFICATE_NUMBER.fullmatch(term) and Certificate.objects.filter(number=term).exists():
+        return Q(number=term)
     if _KANA_QUERY.fullmatch(term):
         kana = jaconv.hira2kata(term)
+        person = Q()
         for sep in ("\u3000", " ", ""):
-            prefix = re.sub(r"\s+", sep, kana)
-            person |= Q(name_kana__startswith=prefix)
+            person |= Q(name_kana__startswith=re.sub(r"\s+", sep, kana))
     elif any(c.isdigit() for c in term):
         parts = [p for p in _KEY_SEPARATORS.split(term) if p]
-        cert |= Q(number=term)
         if len(parts) == 1:
-            person |= Q(kigo=parts[0]) | Q(bango__startswith=parts[0])
+            person = Q(kigo=parts[0]) | Q(bango=parts[0])
         elif len(parts) == 2:
-            person |= Q(kigo=parts[0], bango__startswith=parts[1])
+            person = Q(kigo=parts[0], bango__startswith=parts[1])
         elif len(parts) == 3:
-            person |= Q(kigo=parts[0], bango=parts[1], edaban=parts[2])
-    return cert | Q(person_id__in=Person.objects.filter(person).values("pk"))
+            person = Q(kigo=parts[0], bango=parts[1], edaban=parts[2])
+        else:
+            return Q(pk__in=[])
+    else:
+        person = Q()
+        for w in term.split():
+            person &= Q(name__contains=w)
+        return Q(printed_name__contains=term) | Q(
+            person_id__in=Person.objects.filter(person).values("pk")
+        )
+    return Q(person_id__in=Person.objects.filter(person).values("pk"))
 
 
 @admin.register(Certificate)
@@ -452,6 +462,7 @@ class CertificateAdmin(SimpleHistoryAdmin):
         "記号・番号（例: 10-1、10 1 00）、証明書番号、氏名、カナ（前方一致・半角可）で検索"
     )
     show_full_result_count = False
+    paginator = EstimatedCountPaginator  # no COUNT(*) of a million rows per page (issue 8)
     raw_id_fields = ("person", "run", "replaces")
 
     @admin.display(description="記号・番号・枝番", ordering="person__kigo")

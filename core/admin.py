@@ -22,6 +22,7 @@ from django.utils.safestring import mark_safe
 
 from .exports import ExportResult, dataset_for_model, export_bytes, to_cell
 from .models import AuditEvent, ExportJob, ExportJobState
+from .pagination import EstimatedCountPaginator
 from .roles import is_history_model
 from .services import export_job_create, export_record, user_can_export
 
@@ -62,6 +63,7 @@ class AuditEventAdmin(ReadOnlyAdmin):
     date_hierarchy = "at"
     list_select_related = ("actor",)
     show_full_result_count = False  # the trail grows without bound: no second COUNT(*) per page
+    paginator = EstimatedCountPaginator  # nor an exact one of the unfiltered trail (issue 8)
     fields = ("at", "actor", "action", "object_type", "object_id", "detail_pretty")
     readonly_fields = fields
 
@@ -125,6 +127,7 @@ class HistoryAdmin(ReadOnlyAdmin):
     date_hierarchy = "history_date"
     list_select_related = ("history_user",)
     show_full_result_count = False  # millions of rows after an import: no second COUNT(*)
+    paginator = EstimatedCountPaginator  # nor an exact one of the unfiltered history (issue 8)
     ordering = ("-history_date", "-history_id")
     fields = (
         "history_date",

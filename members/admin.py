@@ -18,6 +18,8 @@ from import_export.admin import ImportMixin
 from import_export.forms import ConfirmImportForm, ImportForm
 from simple_history.admin import SimpleHistoryAdmin
 
+from core.pagination import EstimatedCountPaginator
+
 from .importing import ImportRefused, nfkc, normalize_kana, normalize_postal_code
 from .models import (
     Employer,
@@ -251,6 +253,7 @@ class PersonAdmin(RegistryImportMixin, SimpleHistoryAdmin):
         "ひらがな・半角カナ可）"
     )
     show_full_result_count = False
+    paginator = EstimatedCountPaginator  # no COUNT(*) of a million rows per page (issue 8)
     list_per_page = 50
     raw_id_fields = ("member",)
     autocomplete_fields = ("employer",)
@@ -427,6 +430,7 @@ class RegistrationStatusAdmin(ReadOnlyMixin, admin.ModelAdmin):
     search_fields = ("person__kigo", "person__bango", "person__name_kana")
     search_help_text = "記号・番号（完全一致）、氏名カナ（先頭一致）"
     show_full_result_count = False
+    paginator = EstimatedCountPaginator  # no COUNT(*) of a million rows per page (issue 8)
     ordering = ("-pk",)
     fields = ("snapshot", "person", "as_of", "status", "ec_expiry")
     readonly_fields = fields

@@ -11,6 +11,23 @@ from .models import DocumentState, GeneratedDocument
 from .services import document_retry
 
 
+class SkippedFilter(admin.SimpleListFilter):
+    """Chunks that left holders out (a character of their name or address has no glyph)."""
+
+    title = "印刷除外"
+    parameter_name = "skipped"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "あり"), ("no", "なし")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.exclude(skipped=[])
+        if self.value() == "no":
+            return queryset.filter(skipped=[])
+        return queryset
+
+
 @admin.register(GeneratedDocument)
 class GeneratedDocumentAdmin(admin.ModelAdmin):
     list_display = [
@@ -28,7 +45,7 @@ class GeneratedDocumentAdmin(admin.ModelAdmin):
         "download_link",
         "finished_at",
     ]
-    list_filter = ["state", "kind", "run"]
+    list_filter = ["state", SkippedFilter, "kind", "run"]
     list_select_related = ["run"]
     search_fields = ["label", "sha256"]
     actions = ["retry_failed"]

@@ -73,6 +73,27 @@ def test_a_holder_with_an_uncovered_character_is_reported_not_printed(
 
 
 @pytest.mark.django_db
+def test_admin_finds_the_chunks_that_left_holders_out(client, clerk, supervisor, media_root):
+    from django.urls import reverse
+
+    e1 = Employer.objects.create(code="E001", name="株式会社テスト")
+    e2 = Employer.objects.create(code="E002", name="第二工業")
+    ok = make_member(name="山田 太郎", employer=e1)
+    bad = make_member(name="田中\ue000子", employer=e2)
+    set_status([(p, "未登録", None) for p in (ok, bad)])
+    run = execute_run(clerk, supervisor)
+    with_skips = GeneratedDocument.objects.get(run=run, employer=e2)
+    client.force_login(clerk)
+    url = reverse("admin:documents_generateddocument_changelist")
+    listed = client.get(url, {"skipped": "yes"}).context["cl"].result_list
+    assert [d.pk for d in listed] == [with_skips.pk]
+    listed = client.get(url, {"skipped": "no"}).context["cl"].result_list
+    assert with_skips.pk not in [d.pk for d in listed] and len(listed) == 1
+    detail = client.get(reverse("admin:documents_generateddocument_change", args=[with_skips.pk]))
+    assert bad.key in detail.content.decode() and "U+E000" in detail.content.decode()
+
+
+@pytest.mark.django_db
 def test_unprintable_address_holds_back_the_whole_home_household(clerk, supervisor, media_root):
     m = make_member(
         name="鈴木 一郎",

@@ -202,6 +202,11 @@ CELERY_WORKER_MAX_TASKS_PER_CHILD = env_int("CELERY_WORKER_MAX_TASKS_PER_CHILD",
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int(
     "CELERY_WORKER_MAX_MEMORY_PER_CHILD", 1_000_000, minimum=1
 )
+# A new pool process warms WeasyPrint up (documents.tasks) before it reports ready. On a busy machine
+# that takes longer than Celery's default 4 s, and the parent then kills and replaces it in a loop
+# (seen in the integration tests: "Timed out waiting for UP message"); processes are replaced often
+# (CELERY_WORKER_MAX_TASKS_PER_CHILD, a renderer killed for memory).
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = 60.0
 CELERY_TASK_SOFT_TIME_LIMIT = 600
 CELERY_TASK_TIME_LIMIT = 900
 _VISIBILITY = env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60)

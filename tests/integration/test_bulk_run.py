@@ -35,4 +35,5 @@ def test_a_run_of_300_people_is_rendered_by_the_worker_through_redis(
     # Every chunk was rendered by the worker process, received from the broker.
     log = worker.log_text()
     assert log.count("documents.tasks.render_run_chunk") >= outcome["chunks"]
+    worker.assert_pool_healthy()
     assert IssuanceRun.objects.get(pk=run.pk).finished_at is not None

@@ -45,7 +45,7 @@ def _execute(manage, run_id: int, **env):
 
 
 @pytest.fixture
-def run(db, clerk, supervisor, supervisor2):
+def run(process_env, clerk, supervisor, supervisor2):  # process_env: skip early without services
     seed_society(PERSONS)
     return approved_run(clerk, supervisor)
 
@@ -75,6 +75,7 @@ def test_pool_processes_killed_mid_render_have_their_chunks_redelivered(
     assert again.exists(), outcome
     assert max(outcome["attempts"]) <= 3
     assert "WorkerLostError" in worker.log_text()
+    worker.assert_pool_healthy()  # the replacements came up at once
 
 
 def test_worker_killed_with_sigkill_and_restarted_loses_nothing(
@@ -102,6 +103,7 @@ def test_worker_killed_with_sigkill_and_restarted_loses_nothing(
     for doc in GeneratedDocument.objects.filter(pk__in=orphaned):
         assert doc.attempts >= 2, (doc.chunk_no, outcome)
     assert max(outcome["attempts"]) <= 3
+    worker.assert_pool_healthy()
 
 
 def test_redis_restarted_empty_mid_run_loses_nothing(

@@ -35,6 +35,15 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
+def missing(reason: str):
+    """Skip a test whose service is not there — unless `make test` started the services
+    (scripts/services.sh exports TEST_SERVICES_DIR): then a missing one is a failure, never a
+    silent skip."""
+    if os.environ.get("TEST_SERVICES_DIR"):
+        pytest.fail(f"{reason}, although make test started the services (TEST_SERVICES_DIR is set)")
+    pytest.skip(reason)
+
+
 def _failed(request) -> bool:
     rep = getattr(request.node, "rep_call", None)
     return rep is None or rep.failed
@@ -44,7 +53,7 @@ def _failed(request) -> bool:
 def test_redis_url() -> str:
     url = os.environ.get("TEST_REDIS_URL", "")
     if not url:
-        pytest.skip("needs Redis: TEST_REDIS_URL is not set (make test starts one)")
+        missing("needs Redis: TEST_REDIS_URL is not set (make test starts one)")
     return url
 
 
@@ -54,7 +63,7 @@ def live_database_url(transactional_db) -> str:
     from django.db import connection
 
     if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL: DATABASE_URL is not postgres:// (make test provides it)")
+        missing("needs PostgreSQL: DATABASE_URL is not postgres:// (make test provides it)")
     s = connection.settings_dict
     auth = quote(s["USER"] or "", safe="")
     if s.get("PASSWORD"):
@@ -109,12 +118,14 @@ def process_env(live_database_url, broker_url, media_root, tmp_path) -> dict[str
 
 
 def _point_celery_at(url: str, *, eager: bool) -> None:
+    from kombu import pools
+
     from config.celery import app
 
-    # Drop pooled connections to the previous broker (none are made while eager).
-    if app._pool is not None:
-        app._pool.force_close_all()
-        app._pool = None
+    # Drop the pooled connections to the previous broker: kombu keeps them in global registries
+    # keyed by URL, so closing just the app's pool would hand a closed pool to the next test.
+    pools.reset()
+    app._pool = None
     app.amqp._producer_pool = None
     app.conf.broker_url = url
     app.conf.task_always_eager = eager

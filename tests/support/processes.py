@@ -185,6 +185,12 @@ class CeleryWorker:
         if self.proc is not None:
             kill_group(self.proc, signal.SIGKILL)
 
+    def assert_pool_healthy(self) -> None:
+        """No pool process was killed by the worker itself for being slow to start (Celery kills a
+        child that does not report up within worker_proc_alive_timeout, and forks another)."""
+        log = self.log_text()
+        assert "Timed out waiting for UP message" not in log, self.log_tail(80)
+
     def log_tail(self, lines: int = 60) -> str:
         try:
             text = self.log_path.read_text(errors="replace")

@@ -195,7 +195,15 @@ def manage(request, process_env, tmp_path):
 
 @pytest.fixture
 def private_redis(tmp_path):
-    """A redis-server of this test alone (it will be killed and restarted), no persistence."""
-    server = RedisServer(workdir=tmp_path / "redis", persistent=False).start()
-    yield server
-    server.stop()
+    """private_redis(persistent=False) → a started redis-server of this test alone (it will be
+    killed and restarted on the same port). persistent: append-only file, as in production."""
+    servers: list[RedisServer] = []
+
+    def start(*, persistent: bool = False) -> RedisServer:
+        server = RedisServer(workdir=tmp_path / f"redis-{len(servers)}", persistent=persistent)
+        servers.append(server)
+        return server.start()
+
+    yield start
+    for server in servers:
+        server.stop()

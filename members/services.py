@@ -522,6 +522,11 @@ def registration_status_import(
         ],
         batch_size=1000,
     )
+    # rules.md "No return needed": a certificate made unnecessary by a 登録済 status in this snapshot
+    # becomes 返却不要 (except for 要配慮者), in the same transaction as the import.
+    from certificates.lifecycle import certificates_apply_registration_snapshot
+
+    certificates_apply_registration_snapshot(snapshot=snapshot, acting_user=acting_user)
     by_status = dict(Counter(rec.status for rec in records))
     audit_event(
         action="import.registration_status",

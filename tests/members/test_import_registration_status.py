@@ -192,3 +192,30 @@ def test_header_only_file_is_refused(tmp_path, household):
     path = tmp_path / "e.csv"
     path.write_text(STATUS_HEADER + "\r\n", encoding="utf-8")
     assert "データ行がありません" in refused(path, "--as-of", "2025-11-30")
+
+
+def test_import_showing_registered_makes_issued_certificates_no_return_except_consideration(
+    tmp_path, clerk
+):
+    """rules.md "No return needed": the import itself applies the rule, before any nightly job."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from certificates.models import CertificateState
+    from tests.fees.builders import issue, refresh
+
+    today = timezone.localdate()
+    plain = make_member(kigo="20", bango="2001")
+    cared = make_member(kigo="20", bango="2002", needs_consideration=True)
+    certs = [
+        issue(p, issue_date=today - timedelta(days=30), valid_until=today + timedelta(days=700))
+        for p in (plain, cared)
+    ]
+    path = tmp_path / "status.csv"
+    path.write_text(STATUS_HEADER + "\n20,2001,00,登録済,\n20,2002,00,登録済,\n", encoding="utf-8")
+    run(path, "--as-of", today.isoformat(), "--by", clerk.username)
+
+    assert refresh(certs[0]).state == CertificateState.NO_RETURN
+    assert refresh(certs[0]).state_note == "マイナ保険証登録"
+    assert refresh(certs[1]).state == CertificateState.ACTIVE

@@ -227,3 +227,46 @@ def test_make_bench_says_not_implemented_until_the_benchmark_exists(tmp_path):
     )
     assert result.returncode != 0
     assert "not yet implemented" in result.stderr
+
+
+# --- make demo's logins ----------------------------------------------------------------------------
+
+
+def test_create_demo_users_makes_one_staff_login_per_role_and_is_idempotent(db, monkeypatch):
+    from io import StringIO
+
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from core.management.commands.create_demo_users import DEMO_USERS
+    from core.roles import AUDITOR, CLERK, SUPERVISOR
+
+    monkeypatch.delenv("PRODUCTION", raising=False)
+    call_command("create_demo_users", stdout=StringIO())
+    user = get_user_model().objects.get(username="clerk")
+    user.set_password("changed-by-someone")
+    user.save()
+    out = StringIO()
+    call_command("create_demo_users", stdout=out)  # again: resets, creates nothing new
+
+    users = get_user_model().objects.filter(username__in=[u for u, *_ in DEMO_USERS])
+    assert users.count() == len(DEMO_USERS) == 4
+    roles = {}
+    for username, password, role, _ in DEMO_USERS:
+        assert username in out.getvalue() and password in out.getvalue()
+        user = get_user_model().objects.get(username=username)
+        assert user.check_password(password)
+        assert user.is_active and user.is_staff and not user.is_superuser
+        assert list(user.groups.values_list("name", flat=True)) == [role]
+        roles.setdefault(role, []).append(username)
+    assert len(roles[CLERK]) == 1 and len(roles[SUPERVISOR]) == 2 and len(roles[AUDITOR]) == 1
+
+
+def test_create_demo_users_refuses_in_production(db, monkeypatch):
+    from django.contrib.auth import get_user_model
+    from django.core.management import CommandError, call_command
+
+    monkeypatch.setenv("PRODUCTION", "1")
+    with pytest.raises(CommandError, match="PRODUCTION"):
+        call_command("create_demo_users")
+    assert not get_user_model().objects.exists()

@@ -13,7 +13,13 @@
 
 # Debian's server binaries. (/usr/local/bin/pg_ctl on these machines is only a symlink to them; we
 # name the versioned directory so that no other pg_ctl on PATH is picked up.)
-PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
+# On a machine with another major version only, the newest one installed is used.
+if [ -z "${PG_BIN:-}" ]; then
+  PG_BIN=/usr/lib/postgresql/15/bin
+  if [ ! -x "$PG_BIN/pg_ctl" ]; then
+    PG_BIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+  fi
+fi
 
 _free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

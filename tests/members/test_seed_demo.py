@@ -252,3 +252,24 @@ def test_rejects_a_non_positive_count(db):
     with pytest.raises(CommandError, match="--persons"):
         seed(0)
     assert not Person.objects.exists()
+
+
+def test_append_avoids_kigo_already_used_by_imported_people(db):
+    employer = Employer.objects.create(code="900001", name="既存事業所", address="東京都")
+    Person.objects.create(
+        kigo="900001",
+        bango="1",
+        edaban="00",
+        relationship=Relationship.SELF,
+        insured_type=InsuredType.GENERAL,
+        employer=employer,
+        standard_remuneration=300_000,
+        name="既存\u3000太郎",
+        name_kana="キゾン\u3000タロウ",
+        birth_date=date(1980, 1, 1),
+        sex="男",
+        acquired_on=date(2020, 4, 1),
+    )
+    seed(2000, 5, "--append")
+    assert Person.objects.count() == 2001
+    assert not Person.objects.filter(kigo="900001").exclude(name="既存\u3000太郎").exists()

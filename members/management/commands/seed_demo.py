@@ -35,6 +35,7 @@ from members.models import (
 )
 
 SOURCE_NAME = "seed_demo"
+VOLUNTARY_KIGO_START = 900000
 CHUNK_MEMBERS = 2000  # households built and written together
 BATCH_SIZE = 2000  # rows per INSERT (Django lowers it further on SQLite if needed)
 
@@ -486,23 +487,23 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"{total}人を{elapsed:.1f}秒で作成しました"))
 
     def _seed(self, *, persons: int, seed: int, as_of: date) -> Counts:
-        numeric_codes = [
-            int(c)
-            for c in Employer.objects.values_list("code", flat=True)
-            if c.isascii() and c.isdigit()
-        ]
-        vol_kigo = [
-            int(k)
-            for k in Person.objects.filter(insured_type=InsuredType.VOLUNTARY)
-            .values_list("kigo", flat=True)
-            .distinct()
-            if k.isascii() and k.isdigit()
-        ]
+        # New 記号 never meet existing ones (--append, or people imported before): 事業所記号 continue
+        # above every numeric 記号/事業所記号 below 900000, 任意継続 記号 above every one from 900000 up.
+        taken = {
+            int(code)
+            for code in (
+                *Employer.objects.values_list("code", flat=True),
+                *Person.objects.values_list("kigo", flat=True).distinct(),
+            )
+            if code.isascii() and code.isdigit()
+        }
         society = Society(
             rng=random.Random(seed),  # noqa: S311 (demo data, reproducible on purpose)
             as_of=as_of,
-            employer_start=max(numeric_codes, default=10000),
-            vol_start=max(vol_kigo, default=900000),
+            employer_start=max((k for k in taken if k < VOLUNTARY_KIGO_START), default=10000),
+            vol_start=max(
+                (k for k in taken if k >= VOLUNTARY_KIGO_START), default=VOLUNTARY_KIGO_START
+            ),
         )
         snapshot = RegistrationSnapshot.objects.create(as_of=as_of, source_name=SOURCE_NAME)
         c = society.counts

@@ -83,6 +83,10 @@ class GeneratedDocumentAdmin(admin.ModelAdmin):
         # Shown read-only; the retry action checks its own permission in the service.
         return False
 
+    def has_retry_permission(self, request) -> bool:
+        # Offer the retry action only to those the service would let retry (not auditors).
+        return request.user.has_perm("documents.change_generateddocument")
+
     @admin.display(description="SHA-256")
     def short_sha256(self, obj):
         return f"{obj.sha256[:12]}…" if obj.sha256 else "—"
@@ -111,7 +115,7 @@ class GeneratedDocumentAdmin(admin.ModelAdmin):
         url = reverse("documents:download", args=[obj.pk])
         return format_html('<a href="{}">PDF ({} ページ)</a>', url, obj.page_count or 0)
 
-    @admin.action(description="失敗した帳票を再作成する")
+    @admin.action(description="失敗した帳票を再作成する", permissions=["retry"])
     def retry_failed(self, request, queryset):
         done = 0
         for doc in queryset.filter(state=DocumentState.FAILED):

@@ -304,7 +304,7 @@ class ReissueApplicationAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
             submit_label="取り消す",
         )
 
-    @admin.action(description="選択した申請の資格確認書を交付する(入金確認・免除後)")
+    @admin.action(description="選択した申請の資格確認書を交付する(入金確認・免除後)", permissions=["change"])
     def issue_selected(self, request, queryset):
         if not self.has_change_permission(request):
             raise PermissionDenied
@@ -320,7 +320,7 @@ class ReissueApplicationAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
         if done:
             self.message_user(request, f"{done}件の資格確認書を交付しました。", messages.SUCCESS)
 
-    @admin.action(description="作成に失敗した帳票を再作成する")
+    @admin.action(description="作成に失敗した帳票を再作成する", permissions=["change"])
     def rerender_documents(self, request, queryset):
         _rerender(self, request, [a.document for a in queryset if a.document_id])
 
@@ -403,7 +403,7 @@ class InvoiceAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
             + [(admin.helpers.ACTION_CHECKBOX_NAME, i.pk) for i in queryset],
         )
 
-    @admin.action(description="入金を確認する(入金済にする)")
+    @admin.action(description="入金を確認する(入金済にする)", permissions=["change"])
     def confirm_payment(self, request, queryset):
         if not request.user.has_perm("fees.change_invoice"):
             raise PermissionDenied
@@ -472,7 +472,7 @@ class InvoiceAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
             submit_label="免除する",
         )
 
-    @admin.action(description="作成に失敗した請求書PDFを再作成する")
+    @admin.action(description="作成に失敗した請求書PDFを再作成する", permissions=["change"])
     def rerender_documents(self, request, queryset):
         _rerender(self, request, [i.document for i in queryset if i.document_id])
 
@@ -717,7 +717,7 @@ class ReturnPendingAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
             submit_label="返却済にする",
         )
 
-    @admin.action(description="督促状を作成する(事業所ごと・直接返却は世帯ごと)")
+    @admin.action(description="督促状を作成する(事業所ごと・直接返却は世帯ごと)", permissions=["change"])
     def generate_reminders(self, request, queryset):
         if not self.has_change_permission(request):
             raise PermissionDenied
@@ -741,7 +741,7 @@ class ReturnPendingAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
             messages.SUCCESS,
         )
 
-    @admin.action(description="返却済にする(本日受領)")
+    @admin.action(description="返却済にする(本日受領)", permissions=["change"])
     def mark_returned_today(self, request, queryset):
         if not self.has_change_permission(request):
             raise PermissionDenied

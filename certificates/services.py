@@ -8,7 +8,6 @@ from datetime import date
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
@@ -375,17 +374,36 @@ def _run_issue_batch(
 
     The caller passes the last pk back (keyset), so a long run does not rescan its issued targets
     batch after batch. Skipping below it is safe: every batch issues all the targets it selected or
-    raises, and targets another executor issued meanwhile are excluded by the Exists below."""
+    raises, and targets another executor issued meanwhile are dropped after one index probe."""
     run = IssuanceRun.objects.select_for_update().get(pk=run_id)
     if run.state != RunState.RUNNING:
         return 0, after_pk
-    issued = Certificate.objects.filter(run_id=run.pk, person_id=OuterRef("person_id"))
-    targets = list(
-        RunTarget.objects.filter(run=run, pk__gt=after_pk)
-        .filter(~Exists(issued))
-        .select_related("person")
-        .order_by("pk")[:batch_size]
-    )
+    # Next targets without a certificate: keyset pages of the run's targets, the issued ones (by
+    # another executor) dropped after one probe of certificate_run_person_unique per page. (An
+    # anti-join in the query made PostgreSQL hash the run's growing certificates and every
+    # remaining target for each batch: quadratic, minutes per batch at 400,000 targets.)
+    targets: list[RunTarget] = []
+    last_pk = after_pk
+    while len(targets) < batch_size:
+        page = list(
+            RunTarget.objects.filter(run=run, pk__gt=last_pk)
+            .select_related("person")
+            .order_by("pk")[:batch_size]
+        )
+        if not page:
+            break
+        done = set(
+            Certificate.objects.filter(
+                run_id=run.pk, person_id__in=[t.person_id for t in page]
+            ).values_list("person_id", flat=True)
+        )
+        for t in page:
+            last_pk = t.pk
+            if t.person_id in done:
+                continue
+            targets.append(t)
+            if len(targets) == batch_size:
+                break
     if not targets:
         return 0, after_pk
     person_ids = [t.person_id for t in targets]
@@ -466,7 +484,7 @@ def _run_issue_batch(
         last=numbers[-1],
         retired=len(retired),
     )
-    return len(certs), targets[-1].pk
+    return len(certs), last_pk
 
 
 @transaction.atomic

@@ -7,7 +7,7 @@ docs/bench-results.json, not committed).
 
 Sizes (environment):
     BENCH_PERSONS        persons seeded for issuance and export         (default 1,200,000)
-    BENCH_PDF_PERSONS    persons of the society whose run is rendered    (default 8,000)
+    BENCH_PDF_PERSONS    persons of the society whose run is rendered    (default 5,000)
     BENCH_IMPORT_ROWS    rows of the members CSV imported                (default 100,000)
     BENCH_OUTPUT         the report                                      (default docs/performance.md)
     BENCH_KEEP=1         keep the work directory (logs, PDFs, CSVs) under /tmp
@@ -338,15 +338,20 @@ def bench_pdf(b: Bench, persons: int) -> None:
     ).json()
     raw["households"] = one["households"]
     raw["households_per_second"] = one["households"] / raw["seconds"]
+    raw["render_chunk_households_per_second"] = one["households"] / raw["render_chunk_seconds"]
     log(
         f"  plain WeasyPrint: {raw['documents']} documents in {raw['seconds']:.1f}s"
         f" = {raw['households_per_second']:.2f} households/s"
     )
     two = pipeline(b, "bench_pdf", 2, broker_db=8)
-    if raw["pages"] != one["pages"]:
-        b.results["notes"].append(
-            f"page counts differ: pipeline {one['pages']}, plain WeasyPrint {raw['pages']}"
-        )
+    for label, pages in (
+        ("plain WeasyPrint", raw["pages"]),
+        ("render_chunk", raw["render_chunk_pages"]),
+    ):
+        if pages != one["pages"]:
+            b.results["notes"].append(
+                f"page counts differ: pipeline {one['pages']}, {label} {pages}"
+            )
     b.results["raw"]["pdf"] = {"one_worker": one, "two_workers": two, "raw_weasyprint": raw}
     b.results["sizes"]["pdf_persons"] = persons
     ratio(
@@ -478,7 +483,7 @@ def main() -> int:
         os.execve(script, [script, str(PYTHON), str(Path(__file__).resolve())], env)  # noqa: S606
 
     persons = env_int("BENCH_PERSONS", 1_200_000)
-    pdf_persons = env_int("BENCH_PDF_PERSONS", 8_000)
+    pdf_persons = env_int("BENCH_PDF_PERSONS", 5_000)
     import_rows = env_int("BENCH_IMPORT_ROWS", 100_000)
     output = Path(os.environ.get("BENCH_OUTPUT", ROOT / "docs" / "performance.md"))
     work = Path(tempfile.mkdtemp(prefix="shikaku-bench-"))

@@ -128,6 +128,18 @@ def issue_phases(a) -> None:
     from core.roles import CLERK, SUPERVISOR, user_for_role
     from documents import services as doc_services
 
+    # time spent waiting on PostgreSQL (the rest of a phase is Python: rules, ORM objects)
+    sql = {"seconds": 0.0, "queries": 0}
+
+    def timed_sql(execute, statement, params, many, context):
+        t0 = time.perf_counter()
+        try:
+            return execute(statement, params, many, context)
+        finally:
+            sql["seconds"] += time.perf_counter() - t0
+            sql["queries"] += 1
+
+    connection.execute_wrappers.append(timed_sql)
     clerk = user_for_role("clerk", CLERK, SUPERVISOR)
     supervisor = user_for_role("supervisor", SUPERVISOR)
     supervisor2 = user_for_role("supervisor2", SUPERVISOR)
@@ -166,6 +178,8 @@ def issue_phases(a) -> None:
         out["schedule_seconds"] = scheduled.get("seconds", 0.0)
         out["issue_seconds"] = total - out["schedule_seconds"]
         out["issued"] = run.issued_count
+    out["sql_seconds"] = sql["seconds"]
+    out["queries"] = sql["queries"]
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     emit(out)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.fixtures import *  # noqa: F403
+from tests.support.fixtures import missing
 from tests.support.processes import ROOT
 
 CHROMIUM_ARGS = [
@@ -28,7 +29,7 @@ CHROMIUM_ARGS = [
 def browser():
     path = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
     if not os.path.exists(path):
-        pytest.skip(f"needs Debian's chromium at {path} (apt-get install chromium)")
+        missing(f"needs Debian's chromium at {path} (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API runs an event loop in this thread; Django would then refuse ORM calls

@@ -78,6 +78,10 @@ def test_clerk_supervisor_auditor_run_a_bulk_issue_in_the_admin(
     # --- the clerk: log in, import the members CSV, create the run -----------------------------
     page = _login(browser, live_server.url, "clerk")
     shot(page, "01-clerk-menu")
+    # The admin speaks Japanese (LANGUAGE_CODE ja, the site's own titles).
+    assert page.get_attribute("html", "lang") == "ja"
+    assert "業務メニュー" in page.inner_text("#content")
+    assert "ログアウト" in page.inner_text("#user-tools")
     csv_path = tmp_path / "加入者.csv"
     csv_path.write_text(MEMBERS_CSV + "\n", encoding="utf-8")
     page.goto("/admin/members/person/import/")

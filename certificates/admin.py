@@ -20,7 +20,6 @@ from django.http import HttpResponseNotAllowed, HttpResponseRedirect, StreamingH
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -372,7 +371,7 @@ class RunFilter(admin.SimpleListFilter):
 
 
 class StateTodayFilter(admin.SimpleListFilter):
-    """状態 as of today: a stored 有効 past its 有効期限 counts as 返却不要 (effective_state)."""
+    """状態 as of today: a stored 有効 or 返却待ち past its 有効期限 counts as 返却不要."""
 
     title = "状態(本日時点)"
     parameter_name = "state_today"
@@ -384,13 +383,7 @@ class StateTodayFilter(admin.SimpleListFilter):
         value = self.value()
         if not value:
             return queryset
-        today = timezone.localdate()
-        expired = Q(state=CertificateState.ACTIVE, valid_until__lt=today)
-        if value == CertificateState.ACTIVE:
-            return queryset.filter(state=CertificateState.ACTIVE, valid_until__gte=today)
-        if value == CertificateState.NO_RETURN:
-            return queryset.filter(Q(state=CertificateState.NO_RETURN) | expired)
-        return queryset.filter(state=value)
+        return queryset.in_effective_state(value)
 
 
 _KEY_SEPARATORS = re.compile(r"[-‐・/\s]+")

@@ -178,6 +178,22 @@ class RunTarget(models.Model):
         return f"{self.run_id}: {self.person_id} {self.reason}"
 
 
+# Stored states that turn into 返却不要 when the 有効期限 has passed (Certificate.effective_state).
+_LAPSE_ON_EXPIRY = (CertificateState.ACTIVE, CertificateState.RETURN_PENDING)
+
+
+class CertificateQuerySet(models.QuerySet):
+    def in_effective_state(self, state: str, today=None) -> "CertificateQuerySet":
+        """Filter by the state as of today: the SQL twin of Certificate.effective_state."""
+        today = today or timezone.localdate()
+        if state == CertificateState.NO_RETURN:
+            lapsed = Q(state__in=_LAPSE_ON_EXPIRY, valid_until__lt=today)
+            return self.filter(Q(state=CertificateState.NO_RETURN) | lapsed)
+        if state in _LAPSE_ON_EXPIRY:
+            return self.filter(state=state, valid_until__gte=today)
+        return self.filter(state=state)
+
+
 class Certificate(models.Model):
     """資格確認書."""
 
@@ -238,6 +254,7 @@ class Certificate(models.Model):
     updated_at = models.DateTimeField("更新日時", auto_now=True)
 
     history = HistoricalRecords(verbose_name="資格確認書の変更履歴")
+    objects = CertificateQuerySet.as_manager()
 
     class Meta:
         verbose_name = "資格確認書"
@@ -280,8 +297,9 @@ class Certificate(models.Model):
         return f"{self.number} {self.printed_name}"
 
     def effective_state(self, today=None) -> str:
-        """State as of today: a certificate past its 有効期限 is never 有効 (rules.md, After issue)."""
+        """State as of today: a certificate past its 有効期限 is never 有効, and one awaiting return
+        needs none once expired (notice: 有効期間を過ぎた資格確認書は返却不要) — both are 返却不要."""
         today = today or timezone.localdate()
-        if self.state == CertificateState.ACTIVE and self.valid_until < today:
+        if self.state in _LAPSE_ON_EXPIRY and self.valid_until < today:
             return CertificateState.NO_RETURN
         return self.state

@@ -3,6 +3,7 @@ expire, no My Number in logs."""
 
 import io
 import logging
+import logging.config
 import re
 from datetime import timedelta
 
@@ -121,7 +122,9 @@ def test_other_numbers_are_left_alone():
 
 
 def test_log_lines_and_tracebacks_never_carry_a_my_number():
-    # the handler configured by settings.LOGGING (pytest adds its own capture handlers)
+    # the handler configured by settings.LOGGING (pytest adds its own capture handlers); applied
+    # afresh, since other tests (Celery, commands) may have reconfigured logging in this process
+    logging.config.dictConfig(settings.LOGGING)
     handler = next(
         h for h in logging.getLogger().handlers if isinstance(h.formatter, MaskingFormatter)
     )

@@ -1,8 +1,8 @@
 """The production stack and the developer entry points, checked as files an operator relies on.
 
-These machines have the docker client but no engine, and (so far) no compose plugin: the compose file
-is validated by `docker compose config` when the plugin exists, and always by reading it with PyYAML
-and asserting what production needs (services, health checks, volumes, commands)."""
+These machines have the docker client but no engine: the compose file is validated by
+`docker compose config` (or Debian's `docker-compose config`, which `make install` installs), and read
+with PyYAML to assert what production needs (services, health checks, volumes, commands)."""
 
 import os
 import re

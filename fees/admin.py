@@ -304,7 +304,9 @@ class ReissueApplicationAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
             submit_label="取り消す",
         )
 
-    @admin.action(description="選択した申請の資格確認書を交付する(入金確認・免除後)", permissions=["change"])
+    @admin.action(
+        description="選択した申請の資格確認書を交付する(入金確認・免除後)", permissions=["change"]
+    )
     def issue_selected(self, request, queryset):
         if not self.has_change_permission(request):
             raise PermissionDenied
@@ -403,25 +405,35 @@ class InvoiceAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
             + [(admin.helpers.ACTION_CHECKBOX_NAME, i.pk) for i in queryset],
         )
 
+    def _apply_each(self, request, queryset, apply) -> int:
+        """Apply a service to each selected invoice in number order; each refusal becomes an error
+        message and leaves the others going. Returns how many succeeded."""
+        done = 0
+        for invoice in queryset.order_by("number"):
+            try:
+                apply(invoice)
+            except ValidationError as exc:
+                for m in _messages(exc):
+                    self.message_user(request, m, messages.ERROR)
+            except PermissionDenied as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+            else:
+                done += 1
+        return done
+
     @admin.action(description="入金を確認する(入金済にする)", permissions=["change"])
     def confirm_payment(self, request, queryset):
         if not request.user.has_perm("fees.change_invoice"):
             raise PermissionDenied
         form = PaymentConfirmForm(request.POST if "post" in request.POST else None)
         if "post" in request.POST and form.is_valid():
-            done = 0
-            for invoice in queryset.order_by("number"):
-                try:
-                    services.invoice_confirm_payment(
-                        invoice=invoice,
-                        paid_on=form.cleaned_data["paid_on"],
-                        acting_user=request.user,
-                    )
-                except ValidationError as exc:
-                    for m in _messages(exc):
-                        self.message_user(request, m, messages.ERROR)
-                else:
-                    done += 1
+            done = self._apply_each(
+                request,
+                queryset,
+                lambda invoice: services.invoice_confirm_payment(
+                    invoice=invoice, paid_on=form.cleaned_data["paid_on"], acting_user=request.user
+                ),
+            )
             if done:
                 self.message_user(
                     request,
@@ -445,20 +457,13 @@ class InvoiceAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
             raise PermissionDenied
         form = ReasonForm(request.POST if "post" in request.POST else None)
         if "post" in request.POST and form.is_valid():
-            done = 0
-            for invoice in queryset.order_by("number"):
-                try:
-                    services.invoice_waive(
-                        invoice=invoice,
-                        reason=form.cleaned_data["reason"],
-                        acting_user=request.user,
-                    )
-                except (ValidationError, PermissionDenied) as exc:
-                    msgs = _messages(exc) if isinstance(exc, ValidationError) else [str(exc)]
-                    for m in msgs:
-                        self.message_user(request, m, messages.ERROR)
-                else:
-                    done += 1
+            done = self._apply_each(
+                request,
+                queryset,
+                lambda invoice: services.invoice_waive(
+                    invoice=invoice, reason=form.cleaned_data["reason"], acting_user=request.user
+                ),
+            )
             if done:
                 self.message_user(request, f"{done}件の手数料を免除しました。", messages.SUCCESS)
             return None
@@ -717,7 +722,9 @@ class ReturnPendingAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
             submit_label="返却済にする",
         )
 
-    @admin.action(description="督促状を作成する(事業所ごと・直接返却は世帯ごと)", permissions=["change"])
+    @admin.action(
+        description="督促状を作成する(事業所ごと・直接返却は世帯ごと)", permissions=["change"]
+    )
     def generate_reminders(self, request, queryset):
         if not self.has_change_permission(request):
             raise PermissionDenied

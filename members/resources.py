@@ -93,7 +93,8 @@ class _RegistryImportResource(resources.Resource):
         return self.get_user_visible_fields()
 
     def run_import(self, parsed: ParsedCsv, *, dry_run: bool, user, file_name: str, **kwargs):
-        raise NotImplementedError
+        """Call the import service (each subclass names its own)."""
+        raise NotImplementedError(f"{type(self).__name__} must define run_import")
 
     def import_data(
         self,

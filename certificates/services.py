@@ -16,6 +16,7 @@ from core.roles import CLERK, SUPERVISOR, user_has_role
 from members.dates import add_months
 from members.models import Employer, Person
 
+from .lifecycle import certificates_require_return
 from .models import (
     Certificate,
     CertificateState,
@@ -408,7 +409,12 @@ def _run_issue_batch(
         return 0, after_pk
     person_ids = [t.person_id for t in targets]
     # Lock the persons in a fixed order, as certificate_issue does, so a reissue cannot slip in.
-    list(Person.objects.select_for_update().filter(pk__in=person_ids).order_by("pk").values("pk"))
+    lost_on = dict(
+        Person.objects.select_for_update()
+        .filter(pk__in=person_ids)
+        .order_by("pk")
+        .values_list("pk", "lost_on")
+    )
     now = timezone.now()
 
     active = list(
@@ -475,6 +481,13 @@ def _run_issue_batch(
         default_user=acting_user,
         default_change_reason=f"一括交付 #{run.pk}",
     )
+    # A 資格喪失年月日 already on file (a future loss imported before the run, or a loss recorded
+    # after the list was frozen) found no certificate to put up for return when it was recorded:
+    # apply it now, in the same transaction, so the new certificate is tracked for return.
+    leaving = [t.person for t in targets if lost_on.get(t.person_id)]
+    for person in leaving:
+        person.lost_on = lost_on[person.pk]
+        certificates_require_return(person=person, lost_on=person.lost_on, acting_user=acting_user)
     audit_event(
         action="run.batch_issued",
         actor=acting_user,

@@ -91,7 +91,9 @@ class IssuanceRun(models.Model):
     created_at = models.DateTimeField("作成日時", auto_now_add=True)
     updated_at = models.DateTimeField("更新日時", auto_now=True)
 
-    history = HistoricalRecords(verbose_name="一括交付の変更履歴")
+    history = HistoricalRecords(
+        verbose_name="一括交付の変更履歴", verbose_name_plural="一括交付の変更履歴"
+    )
 
     class Meta:
         verbose_name = "一括職権交付"
@@ -253,7 +255,9 @@ class Certificate(models.Model):
     created_at = models.DateTimeField("作成日時", auto_now_add=True)
     updated_at = models.DateTimeField("更新日時", auto_now=True)
 
-    history = HistoricalRecords(verbose_name="資格確認書の変更履歴")
+    history = HistoricalRecords(
+        verbose_name="資格確認書の変更履歴", verbose_name_plural="資格確認書の変更履歴"
+    )
     objects = CertificateQuerySet.as_manager()
 
     class Meta:

@@ -342,3 +342,20 @@ def _guard_axes_cleanup() -> None:
 
 
 _guard_axes_cleanup()
+
+
+def _axes_in_japanese() -> None:
+    """django-axes ships no Japanese: name its screens for the clerks' and auditors' menu."""
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+
+    for model, name in (
+        (AccessAttempt, "ログイン失敗の集計(ロック判定)"),
+        (AccessFailureLog, "ログイン失敗の記録"),
+        (AccessLog, "ログインの記録"),
+    ):
+        model._meta.verbose_name = name
+        model._meta.verbose_name_plural = name
+    model._meta.app_config.verbose_name = "ログイン試行"
+
+
+_axes_in_japanese()

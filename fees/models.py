@@ -107,7 +107,9 @@ class ReissueApplication(models.Model):
     created_at = models.DateTimeField("登録日時", auto_now_add=True)
     updated_at = models.DateTimeField("更新日時", auto_now=True)
 
-    history = HistoricalRecords(verbose_name="再交付申請の変更履歴")
+    history = HistoricalRecords(
+        verbose_name="再交付申請の変更履歴", verbose_name_plural="再交付申請の変更履歴"
+    )
 
     class Meta:
         verbose_name = "再交付申請"
@@ -255,7 +257,9 @@ class Invoice(models.Model):
     created_at = models.DateTimeField("作成日時", auto_now_add=True)
     updated_at = models.DateTimeField("更新日時", auto_now=True)
 
-    history = HistoricalRecords(verbose_name="請求書の変更履歴")
+    history = HistoricalRecords(
+        verbose_name="請求書の変更履歴", verbose_name_plural="請求書の変更履歴"
+    )
 
     class Meta:
         verbose_name = "請求書"

@@ -99,7 +99,9 @@ class Person(models.Model):
     created_at = models.DateTimeField("登録日時", auto_now_add=True)
     updated_at = models.DateTimeField("更新日時", auto_now=True)
 
-    history = HistoricalRecords(verbose_name="加入者の変更履歴")
+    history = HistoricalRecords(
+        verbose_name="加入者の変更履歴", verbose_name_plural="加入者の変更履歴"
+    )
 
     class Meta:
         verbose_name = "加入者"

@@ -14,6 +14,9 @@ Sizes (environment):
 
 Every step that runs Django is its own process (scripts/bench_child.py or manage.py), so the peak
 RSS of each is measured separately (os.wait4's rusage of that child).
+
+    .venv/bin/python scripts/bench.py --report-only docs/bench-results.json
+        writes docs/performance.md again from a run's saved figures, measuring nothing.
 """
 
 from __future__ import annotations
@@ -476,6 +479,15 @@ def ratio(name: str, value: float, b: Bench) -> None:
 
 
 def main() -> int:
+    if len(sys.argv) == 3 and sys.argv[1] == "--report-only":
+        # docs/performance.md again from a run's saved figures (no measuring)
+        from bench_report import write_report
+
+        results = json.loads(Path(sys.argv[2]).read_text())
+        output = Path(os.environ.get("BENCH_OUTPUT", ROOT / "docs" / "performance.md"))
+        write_report(results, output)
+        print_summary(results)
+        return 0
     if os.environ.get("BENCH_UNDER_SERVICES") != "1":
         # Own throwaway PostgreSQL + Redis, always stopped afterwards (scripts/with-services.sh).
         env = {**os.environ, "BENCH_UNDER_SERVICES": "1"}

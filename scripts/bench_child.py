@@ -240,6 +240,12 @@ def pipeline_facts(a) -> None:
             "pages": sum(d.page_count or 0 for d in docs),
             "certificate_pages": sum(d.certificate_pages or 0 for d in docs),
             "bytes": sum(sizes),
+            # time the renderers spent on the chunks (claim → stored), summed over the chunks
+            "busy_seconds": sum(
+                (d.finished_at - d.started_at).total_seconds()
+                for d in docs
+                if d.started_at and d.finished_at
+            ),
             "started_at": run.started_at.timestamp() if run.started_at else None,
             "finished_at": run.finished_at.timestamp() if run.finished_at else None,
             "seconds": (run.finished_at - run.started_at).total_seconds()

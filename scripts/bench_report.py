@@ -193,11 +193,15 @@ def write_report(r: dict, output: Path) -> None:
     )
     add("")
     add(
-        "The baseline renders the very same HTML in one process with plain "
-        "`weasyprint.HTML(string=…).write_pdf(stylesheets=[css], font_config=…)`: the HTML of each "
-        "chunk is taken from documents' own code (chunk_render_data → render_chunk with the "
-        "WeasyPrint call recorded instead of made), untimed; only the `write_pdf` calls are timed. "
-        "Page counts are compared with what the pipeline stored."
+        "The baseline renders the same pages in one process with plain "
+        "`weasyprint.HTML(string=…).write_pdf(stylesheets=[css], font_config=…)`, one document per "
+        "chunk. Plain HTML cannot reuse laid-out pages, so each document holds every page the "
+        "pipeline prints for the chunk: documents' own chunk HTML (`render.chunk_html`, the "
+        "households as `chunk_render_data` reads them) with documents' own leaflet HTML "
+        "(`render.leaflet_html`, the notice and checklist with the household's ★ marks) inserted "
+        "after each letter, and `break-before: recto` for the duplex padding. Building the HTML is "
+        "untimed; only the `write_pdf` calls are. Page counts are compared with what the pipeline "
+        "stored (a note below says if they differ)."
     )
     add("")
     add("| | households | chunks | pages | seconds | households/s | peak RSS of a renderer |")
@@ -245,6 +249,15 @@ def write_report(r: dict, output: Path) -> None:
         "The same run on a fresh copy of the same database, the worker started with "
         "`--concurrency 2` instead of 1; households per second of the two divided."
     )
+    if "busy_seconds" in one and "busy_seconds" in two:
+        add(
+            f" The renderers were busy {one['busy_seconds']:.1f} s (sum over the chunks, claim to "
+            f"stored) of the {one['seconds']:.1f} s with one process, and "
+            f"{two['busy_seconds']:.1f} s of the {two['seconds']:.1f} s with two: a chunk takes "
+            "as long with two renderers as with one when nothing else runs, so the second core "
+            "doubles the rate; what is left is the serial part (issuing, planning) and the last "
+            "chunk rendering alone."
+        )
     add("")
     add("### Selecting and issuing against one INSERT … SELECT (`issuance_vs_raw_sql`)")
     add("")
@@ -346,37 +359,56 @@ def write_report(r: dict, output: Path) -> None:
     )
     add("")
     add(
-        "| certificates in the run | persons registered (≈) | select + issue | render, 2 cores | "
-        "render, 4 cores | render, 8 cores | PDF disk |"
+        "| certificates in the run | persons registered (≈) | select + issue + plan | "
+        "render, 2 cores | render, 4 cores | render, 8 cores | cores to render in 8 h | PDF disk |"
     )
-    add("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    add("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for certs in (50_000, 100_000, 400_000):
         persons = certs / s["target_share"]
         iss_h, r2, _ = run_hours(s, certs, 2)
         _, r4, _ = run_hours(s, certs, 4)
         _, r8, _ = run_hours(s, certs, 8)
-        disk = certs / s["certs_per_household"] * s["bytes_per_household"] / 1024**3
+        households = certs / s["certs_per_household"]
+        cores = households / (s["per_renderer"] * max(s["scaling"], 0.5) * 8 * 3600)
+        disk = households * s["bytes_per_household"] / 1024**3
         add(
-            f"| {certs:,} | {persons:,.0f} | {iss_h:.1f} h | {r2:.1f} h | {r4:.1f} h | {r8:.1f} h |"
-            f" {disk:.1f} GiB |"
+            f"| {certs:,} | {persons:,.0f} | {iss_h * 60:.0f} min | {r2:.1f} h | {r4:.1f} h |"
+            f" {r8:.1f} h | {max(1, -(-cores // 1)):.0f} | {disk:.1f} GiB |"
         )
     add("")
-    _, r2, t2 = run_hours(s, 400_000, 2)
+    iss400, r2, t2 = run_hours(s, 400_000, 2)
+    _, r4, _ = run_hours(s, 400_000, 4)
     disk400 = 400_000 / s["certs_per_household"] * s["bytes_per_household"] / 1024**3
     add(
-        f"**A 400,000-certificate run** (the largest 健保組合's bulk run) takes about {t2:.1f} hours "
-        f"end to end on a 2-core machine like this one ({r2:.1f} h of it rendering), and "
-        f"{disk400:.1f} GiB of PDFs. Render cores scale the rendering part; more cores than "
-        "chunks in flight do not help, and PostgreSQL needs a core of its own beyond 4 renderers. "
-        "Workers: one Celery worker per machine with `--concurrency` = its cores; a renderer's peak "
-        f"RSS was {max(one['worker_peak_rss_mb'], two['worker_peak_rss_mb']):.0f} MB, so memory is "
-        "not the limit. Disk: keep the PDFs until the envelopes have gone out; multiply by the "
-        "number of runs kept."
+        f"**A 400,000-certificate run** (the bulk run of the largest 健保組合, about 1.3 million "
+        f"registered persons at this society's share of targets) takes about {t2:.1f} hours end to "
+        f"end on a 2-core machine like this one: {iss400 * 60:.0f} minutes to select, issue and "
+        f"plan, {r2:.1f} h to render; with 4 renderer cores about {r4:.1f} h. It needs "
+        f"{disk400:.1f} GiB for the PDFs "
+        f"({s['bytes_per_household'] / 1024:.0f} KiB per household, measured)."
     )
     add("")
     add(
-        "(The render hours with 4 and 8 cores extrapolate the measured per-core scaling; they are "
-        "estimates, the 1- and 2-core figures are measured.)"
+        "- **Workers:** rendering is the whole cost; one Celery worker per machine with "
+        "`--concurrency` = its cores. A renderer's peak RSS was "
+        f"{max(one['worker_peak_rss_mb'], two['worker_peak_rss_mb']):.0f} MB, so memory is not "
+        "the limit: 1 GB per renderer core is ample. Keep PostgreSQL and Redis off the "
+        "rendering cores when there are more than two."
+    )
+    add(
+        "- **Issuing** (select, issue, plan) runs in one process and takes minutes even at "
+        f"1.2 million persons; its process peaked at {iss['execute']['process_peak_rss_mb']:.0f} MB "
+        "(planning a run's chunks)."
+    )
+    add(
+        "- **Disk:** the PDFs of a run, plus the database (1.2 million persons with their "
+        "certificates and history is a few GB). Keep the PDFs until the envelopes have gone out; "
+        "multiply by the runs kept."
+    )
+    add("")
+    add(
+        "(The 4- and 8-core columns extrapolate the measured second-core scaling to further cores; "
+        "they are estimates. The 1- and 2-core figures are measured.)"
     )
     add("")
 
@@ -407,12 +439,31 @@ def write_report(r: dict, output: Path) -> None:
     add("")
     add(
         "tests/scale/ (part of `make test`) holds what keeps the admin usable with a million "
-        "persons, asserted rather than timed: every big changelist (加入者, 資格確認書, 交付対象者, "
-        "利用登録状況, 請求書) and the run preview run the same number of queries for 5 rows as for "
-        "50; on PostgreSQL the admin's searches by 記号・番号 and by カナ are EXPLAINed and must use "
-        "an index; the changelists count rows with core.pagination.EstimatedCountPaginator "
-        "(pg_class.reltuples for an unfiltered list above a threshold, an exact count otherwise) "
-        "and `show_full_result_count = False`, so no page view scans a whole table to count it."
+        "persons, asserted rather than timed:"
+    )
+    add("")
+    add(
+        "- the changelists of 加入者, 資格確認書, 利用登録状況, 請求書 and 一括職権交付, the 加入者 and "
+        "資格確認書 searches, and the run preview the approver reads run the same number of "
+        "queries for a few rows as for 50 (no query per row);"
+    )
+    add(
+        "- on PostgreSQL the changelist queries of the searches by 記号, 記号・番号(・枝番), 証明書番号 "
+        "and カナ (full-width, hiragana, half-width) are EXPLAINed over 30,000 extra rows with "
+        "sequential scans disabled: every scan of members_person, members_registrationstatus and "
+        "certificates_certificate must be driven by an index condition;"
+    )
+    add(
+        "- the big changelists (加入者, 利用登録状況, 資格確認書, 業務イベント, every 変更履歴) count "
+        "with core.pagination.EstimatedCountPaginator — pg_class.reltuples for an unfiltered list "
+        "above ADMIN_ESTIMATED_COUNT_THRESHOLD (100,000), an exact count when filtered or "
+        "searched — and `show_full_result_count = False`: no page view counts a whole table."
+    )
+    add("")
+    add(
+        "There is no changelist of 交付対象者 (RunTarget): the approver reads the run preview "
+        "(counts by 交付事由, 事業所 and 送付先, frozen at creation) and downloads the target list as "
+        "a streamed CSV."
     )
     add("")
     output.write_text("\n".join(lines), encoding="utf-8")

@@ -250,11 +250,13 @@ def write_report(r: dict, output: Path) -> None:
         "`--concurrency 2` instead of 1; households per second of the two divided."
     )
     if "busy_seconds" in one and "busy_seconds" in two:
+        add("")
         add(
-            f" The renderers were busy {one['busy_seconds']:.1f} s (sum over the chunks, claim to "
+            f"The renderers were busy {one['busy_seconds']:.1f} s (summed over the chunks, claim to "
             f"stored) of the {one['seconds']:.1f} s with one process, and "
-            f"{two['busy_seconds']:.1f} s of the {two['seconds']:.1f} s with two: a chunk takes "
-            "as long with two renderers as with one when nothing else runs, so the second core "
+            f"{two['busy_seconds']:.1f} s of the {two['seconds']:.1f} s with two: with nothing "
+            "else on the machine a chunk takes about as long on either core "
+            f"({two['busy_seconds'] / one['busy_seconds'] - 1:+.0%}), so the second core nearly "
             "doubles the rate; what is left is the serial part (issuing, planning) and the last "
             "chunk rendering alone."
         )
@@ -372,7 +374,8 @@ def write_report(r: dict, output: Path) -> None:
         cores = households / (s["per_renderer"] * max(s["scaling"], 0.5) * 8 * 3600)
         disk = households * s["bytes_per_household"] / 1024**3
         add(
-            f"| {certs:,} | {persons:,.0f} | {iss_h * 60:.0f} min | {r2:.1f} h | {r4:.1f} h |"
+            f"| {certs:,} | {persons:,.0f} | "
+            f"{'< 1' if iss_h * 60 < 1 else f'{iss_h * 60:.0f}'} min | {r2:.1f} h | {r4:.1f} h |"
             f" {r8:.1f} h | {max(1, -(-cores // 1)):.0f} | {disk:.1f} GiB |"
         )
     add("")
@@ -392,8 +395,9 @@ def write_report(r: dict, output: Path) -> None:
         "- **Workers:** rendering is the whole cost; one Celery worker per machine with "
         "`--concurrency` = its cores. A renderer's peak RSS was "
         f"{max(one['worker_peak_rss_mb'], two['worker_peak_rss_mb']):.0f} MB, so memory is not "
-        "the limit: 1 GB per renderer core is ample. Keep PostgreSQL and Redis off the "
-        "rendering cores when there are more than two."
+        "the limit: 1 GB per renderer core is ample. Beyond two cores the table assumes "
+        "PostgreSQL and Redis keep up from cores of their own (not measured here: at two "
+        "renderers they used a few percent of a core)."
     )
     add(
         "- **Issuing** (select, issue, plan) runs in one process and takes minutes even at "

@@ -396,8 +396,7 @@ def write_report(r: dict, output: Path) -> None:
         "`--concurrency` = its cores. A renderer's peak RSS was "
         f"{max(one['worker_peak_rss_mb'], two['worker_peak_rss_mb']):.0f} MB, so memory is not "
         "the limit: 1 GB per renderer core is ample. Beyond two cores the table assumes "
-        "PostgreSQL and Redis keep up from cores of their own (not measured here: at two "
-        "renderers they used a few percent of a core)."
+        "PostgreSQL and Redis keep up from cores of their own (not measured here)."
     )
     add(
         "- **Issuing** (select, issue, plan) runs in one process and takes minutes even at "

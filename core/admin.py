@@ -1,8 +1,14 @@
 """Audit screens (read-only for everyone) and the site-wide CSV export action.
 
-- 業務イベント (AuditEvent): business events, filter by action, actor and date, search an object id.
+- 業務イベント (AuditEvent): business events, filter by action, actor and period, search an object id.
 - 変更履歴: every django-simple-history model (persons, runs, certificates, invoices…) registered
   read-only, with who, when, the type of change and each changed field as before → after.
+
+Both lists grow to millions of rows (an import of 1.2 million persons writes 1.2 million history rows;
+issue 8), so no page view of them may read a whole table: no date_hierarchy (it runs SELECT DISTINCT
+date_trunc(…) over the filtered table for its year/month links), no filter whose choices are read from
+the rows (RelatedOnlyFieldListFilter, AllValuesFieldListFilter), no facet counts. The period is a
+from/to filter that becomes an indexed range condition; users are listed from the user table.
 - CSV出力: an action on every changelist (filtered list), for users with the export permission (監査)
   and view permission on the model. Small exports stream back at once; large ones and CP932 (whose
   substitution report must be kept) become an ExportJob written by a Celery task.
@@ -10,13 +16,19 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime, time, timedelta
+
 from django.apps import apps
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.views.main import PAGE_VAR, ChangeList
+from django.db import connections
+from django.db.models import OuterRef, Subquery
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
@@ -47,20 +59,235 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+# --- list filters that read no big table (issue 8) -------------------------------------------------
+
+
+def _start_of_day(day: date) -> datetime:
+    # The auditors' days are Japanese days (TIME_ZONE = Asia/Tokyo): 4月1日 begins at 00:00 JST.
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def _as_day(value: str) -> date | None:
+    try:
+        return parse_date(value)
+    except ValueError:  # well formed but impossible (2025-02-30)
+        return None
+
+
+def _as_moment(value: str) -> datetime | None:
+    """A date (its start, Japan time) or an ISO date-time (as the older date links wrote them)."""
+    day = _as_day(value)
+    if day is not None:
+        return _start_of_day(day)
+    try:
+        moment = parse_datetime(value)
+    except ValueError:
+        return None
+    if moment is not None and timezone.is_naive(moment):
+        moment = timezone.make_aware(moment)
+    return moment
+
+
+class PeriodListFilter(admin.FieldListFilter):
+    """期間: a from/to date form plus the usual 今日 / 過去7日間 / 今月 / 今年 links, for a date-time
+    column with an index. The result is one range condition (col >= from AND col < day after to),
+    which PostgreSQL answers from the column's index, instead of date_hierarchy's SELECT DISTINCT
+    over the table. Parameters: <field>__gte (from, a date), <field>__to (to, a date, inclusive) and
+    <field>__lt (exclusive end; what the links and the older date filter write)."""
+
+    template = "admin/core/period_filter.html"
+
+    def __init__(self, field, request, params, model, model_admin, field_path):
+        self.since_kwarg = f"{field_path}__gte"
+        self.until_kwarg = f"{field_path}__lt"
+        self.to_kwarg = f"{field_path}__to"
+        self.raw = {}
+        for key in self.expected_parameters():
+            values = params.get(key)
+            value = (values[-1] if isinstance(values, list) else values) if values else ""
+            if str(value).strip():
+                self.raw[key] = str(value).strip()
+        super().__init__(field, request, params, model, model_admin, field_path)
+        self.title = "期間"
+        self.errors: list[str] = []
+        self.since, self.until = self._bounds()
+
+    def expected_parameters(self):
+        return [self.since_kwarg, self.until_kwarg, self.to_kwarg]
+
+    def _bounds(self) -> tuple[datetime | None, datetime | None]:
+        since = until = None
+        if self.since_kwarg in self.raw:
+            since = _as_moment(self.raw[self.since_kwarg])
+            if since is None:
+                self.errors.append(
+                    f"開始日「{self.raw[self.since_kwarg]}」は日付ではありません(例: 2025-04-01)"
+                )
+        ends = []
+        if self.until_kwarg in self.raw:
+            end = _as_moment(self.raw[self.until_kwarg])
+            if end is None:
+                self.errors.append(
+                    f"終了日時「{self.raw[self.until_kwarg]}」は日付ではありません(例: 2025-04-01)"
+                )
+            else:
+                ends.append(end)
+        if self.to_kwarg in self.raw:
+            day = _as_day(self.raw[self.to_kwarg])
+            if day is None:
+                self.errors.append(
+                    f"終了日「{self.raw[self.to_kwarg]}」は日付ではありません(例: 2025-04-30)"
+                )
+            else:
+                ends.append(_start_of_day(day + timedelta(days=1)))  # the whole last day
+        until = min(ends) if ends else None
+        if since is not None and until is not None and until <= since:
+            self.errors.append("終了日が開始日より前です")
+        return since, until
+
+    def has_output(self):
+        return True
+
+    def queryset(self, request, queryset):
+        if self.errors:
+            # Showing every row under a filter the user believes applied would mislead an audit:
+            # show none, and say why.
+            messages.error(request, "期間の指定: " + "。".join(self.errors), fail_silently=True)
+            return queryset.none()
+        if self.since is not None:
+            queryset = queryset.filter(**{f"{self.field_path}__gte": self.since})
+        if self.until is not None:
+            queryset = queryset.filter(**{f"{self.field_path}__lt": self.until})
+        return queryset
+
+    def _links(self) -> list[tuple[str, dict[str, str]]]:
+        today = timezone.localdate()
+        tomorrow = today + timedelta(days=1)
+        month = today.replace(day=1)
+        next_month = (month + timedelta(days=32)).replace(day=1)
+        year = today.replace(month=1, day=1)
+        return [
+            ("すべて", {}),
+            ("今日", {self.since_kwarg: str(today), self.until_kwarg: str(tomorrow)}),
+            (
+                "過去7日間",
+                {self.since_kwarg: str(today - timedelta(days=7)), self.until_kwarg: str(tomorrow)},
+            ),
+            ("今月", {self.since_kwarg: str(month), self.until_kwarg: str(next_month)}),
+            (
+                "今年",
+                {
+                    self.since_kwarg: str(year),
+                    self.until_kwarg: str(year.replace(year=year.year + 1)),
+                },
+            ),
+        ]
+
+    def choices(self, changelist):
+        ours = self.expected_parameters()
+        for title, params in self._links():
+            yield {
+                "selected": self.raw == params,
+                "query_string": changelist.get_query_string(params, ours),
+                "display": title,
+            }
+        # The form: the other filters, the search and the ordering ride along as hidden fields.
+        hidden = [
+            (key, value)
+            for key, values in changelist.filter_params.items()
+            if key not in ours and key != PAGE_VAR
+            for value in values
+        ]
+        to_day = ""
+        if self.to_kwarg in self.raw:
+            to_day = self.raw[self.to_kwarg]
+        elif self.until is not None and not self.errors:
+            to_day = str(timezone.localtime(self.until).date() - timedelta(days=1))
+        since_day = ""
+        if self.since is not None:
+            since_day = str(timezone.localtime(self.since).date())
+        yield {
+            "form": True,
+            "hidden": hidden,
+            "since_name": self.since_kwarg,
+            "since": since_day,
+            "to_name": self.to_kwarg,
+            "to": to_day,
+            "errors": self.errors,
+        }
+
+
+class UserListFilter(admin.RelatedFieldListFilter):
+    """Users from the user table (a few dozen staff), not the distinct users of the event or history
+    table: RelatedOnlyFieldListFilter reads every row of those to find who appears in them."""
+
+    filter_title = ""
+
+    def __init__(self, field, request, params, model, model_admin, field_path):
+        super().__init__(field, request, params, model, model_admin, field_path)
+        if self.filter_title:
+            self.title = self.filter_title
+
+    def field_choices(self, field, request, model_admin):
+        # every account, inactive ones included: a former clerk's changes must stay findable
+        return field.get_choices(include_blank=False, ordering=("username",))
+
+
+class ActorListFilter(UserListFilter):
+    filter_title = "実行者"
+
+
+class HistoryUserListFilter(UserListFilter):
+    filter_title = "変更者"
+
+
+# The distinct actions, read from the (action, at) index one value at a time ("loose index scan"):
+# each step asks for the smallest action after the previous one, an index probe, so the cost grows
+# with the number of kinds of event (a few dozen), not with the millions of events. A plain
+# SELECT DISTINCT action (AllValuesFieldListFilter) would read the whole index or table.
+_DISTINCT_ACTIONS_SQL = """
+WITH RECURSIVE actions(action) AS (
+    SELECT MIN(action) FROM {table}
+    UNION ALL
+    SELECT (SELECT MIN(e.action) FROM {table} e WHERE e.action > actions.action)
+    FROM actions WHERE actions.action IS NOT NULL
+)
+SELECT action FROM actions WHERE action IS NOT NULL
+"""
+
+
+def distinct_actions() -> list[str]:
+    connection = connections[AuditEvent.objects.db]
+    table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(_DISTINCT_ACTIONS_SQL.format(table=table))
+        return [row[0] for row in cursor.fetchall()]
+
+
+class ActionListFilter(admin.SimpleListFilter):
+    title = "操作"
+    parameter_name = "action"
+
+    def lookups(self, request, model_admin):
+        return [(action, action) for action in distinct_actions()]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset.filter(action=value) if value else queryset
+
+
 # --- 業務イベント ----------------------------------------------------------------------------------
 
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ("at", "actor", "action", "object_type", "object_id", "detail_summary")
-    list_filter = (
-        "action",
-        ("actor", admin.RelatedOnlyFieldListFilter),
-        ("at", admin.DateFieldListFilter),
-    )
+    # No date_hierarchy and no filter reading the trail (module docstring): each filter is an
+    # indexed condition — (action, at), (actor, at), at.
+    list_filter = (("at", PeriodListFilter), ActionListFilter, ("actor", ActorListFilter))
+    show_facets = admin.ShowFacets.NEVER  # counts per choice would aggregate the whole trail
     search_fields = ("=object_id",)
     search_help_text = "対象IDで検索(完全一致)"
-    date_hierarchy = "at"
     list_select_related = ("actor",)
     show_full_result_count = False  # the trail grows without bound: no second COUNT(*) per page
     paginator = EstimatedCountPaginator  # nor an exact one of the unfiltered trail (issue 8)
@@ -95,11 +322,17 @@ def _field_label(model, name: str) -> str:
         return name
 
 
-def history_changes(record) -> list[tuple[str, str, str]]:
+_UNKNOWN = object()
+
+
+def history_changes(record, prev=_UNKNOWN) -> list[tuple[str, str, str]]:
     """(field label, before, after) for each field this record changed against the previous record
-    of the same object. A creation lists the initial values (before empty)."""
+    of the same object. A creation lists the initial values (before empty). `prev`: the previous
+    record when the caller has already fetched it (None: there is none); else it is queried."""
     model = record.instance_type
-    if record.history_type == "+" or record.prev_record is None:
+    if record.history_type != "+" and prev is _UNKNOWN:
+        prev = record.prev_record
+    if record.history_type == "+" or prev is None:
         values = []
         for f in record.tracked_fields:
             if not f.editable:
@@ -109,22 +342,56 @@ def history_changes(record) -> list[tuple[str, str, str]]:
                 continue
             values.append((_field_label(model, f.name), "", to_cell(value)))
         return values
-    delta = record.diff_against(record.prev_record)
+    delta = record.diff_against(prev)
     return [(_field_label(model, c.field), to_cell(c.old), to_cell(c.new)) for c in delta.changes]
+
+
+def attach_previous_records(records) -> None:
+    """Fetch the previous record of every changed record ("~") of a page in two queries, so that a
+    page of 100 changes costs 2 queries, not 200 (prev_record is one query each). The previous record
+    is simple-history's: the same object's latest record dated before this one."""
+    changed = [r for r in records if r.history_type == "~"]
+    if not changed:
+        return
+    model = type(changed[0])
+    earlier = model.objects.filter(
+        id=OuterRef("id"), history_date__lt=OuterRef("history_date")
+    ).order_by("-history_date", "-history_id")
+    prev_ids = dict(
+        model.objects.filter(history_id__in=[r.history_id for r in changed])
+        .annotate(prev_history_id=Subquery(earlier.values("history_id")[:1]))
+        .values_list("history_id", "prev_history_id")
+    )
+    prevs = model.objects.in_bulk([p for p in prev_ids.values() if p is not None])
+    for r in changed:
+        r._previous_record = prevs.get(prev_ids.get(r.history_id))
+
+
+class HistoryChangeList(ChangeList):
+    def get_results(self, request):
+        super().get_results(request)
+        # iterating fills the queryset's cache: the page shows these same objects
+        attach_previous_records(list(self.result_list))
 
 
 class HistoryAdmin(ReadOnlyAdmin):
     """Browse one model's history: who, when, what kind of change, which fields, before → after."""
 
+    def get_changelist(self, request, **kwargs):
+        return HistoryChangeList
+
     list_display = ("history_date", "history_user", "change_type", "record", "changes_summary")
+    # No date_hierarchy and no filter reading the history (module docstring): the period and the
+    # user are indexed conditions (simple-history indexes history_date and history_user), 種別 is
+    # a fixed list of three.
     list_filter = (
-        ("history_date", admin.DateFieldListFilter),
+        ("history_date", PeriodListFilter),
         "history_type",
-        ("history_user", admin.RelatedOnlyFieldListFilter),
+        ("history_user", HistoryUserListFilter),
     )
+    show_facets = admin.ShowFacets.NEVER  # counts per choice would aggregate the whole history
     search_fields = ("=id",)
     search_help_text = "元データのIDで検索(完全一致)"
-    date_hierarchy = "history_date"
     list_select_related = ("history_user",)
     show_full_result_count = False  # millions of rows after an import: no second COUNT(*)
     paginator = EstimatedCountPaginator  # nor an exact one of the unfiltered history (issue 8)
@@ -152,7 +419,7 @@ class HistoryAdmin(ReadOnlyAdmin):
     def changes_summary(self, obj):
         if obj.history_type == "-":
             return "削除"
-        changes = history_changes(obj)
+        changes = history_changes(obj, getattr(obj, "_previous_record", _UNKNOWN))
         if obj.history_type == "+":
             return f"作成({len(changes)}項目)"
         return format_html_join(

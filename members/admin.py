@@ -304,7 +304,13 @@ class PersonAdmin(RegistryImportMixin, SimpleHistoryAdmin):
         if not term:
             return queryset, False
         folded = nfkc(term)
-        condition = Q(kigo=folded) | Q(bango=folded) | Q(name__startswith=term)
+        condition = Q(kigo=folded) | Q(bango=folded)
+        # 氏名 by prefix (family name first), never contains: the person_name_prefix index
+        # (varchar_pattern_ops) answers a prefix; a LIKE '%…%' reads every row, and a trigram index
+        # cannot help either, 2-character names (佐藤, 太郎) having no trigram. Names are stored as
+        # given, with a full-width, half-width or no space: each spelling is its own index range.
+        for sep in ("\u3000", " ", "") if re.search(r"\s", term) else ("",):
+            condition |= Q(name__startswith=re.sub(r"\s+", sep, term))
         try:
             condition |= Q(name_kana__startswith=normalize_kana(term))
         except ValueError:

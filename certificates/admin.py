@@ -424,11 +424,18 @@ def certificate_search_q(search_term: str) -> Q | None:
         else:
             return Q(pk__in=[])
     else:
-        person = Q()
-        for w in term.split():
-            person &= Q(name__contains=w)
-        return Q(printed_name__contains=term) | Q(
-            person_id__in=Person.objects.filter(person).values("pk")
+        # 氏名 by prefix (family name first), current or as printed, each spelling of the space
+        # its own index range; one IN (… UNION …) so that PostgreSQL drives from both indexes.
+        person = printed = Q()
+        for sep in ("\u3000", " ", "") if re.search(r"\s", term) else ("",):
+            spelling = re.sub(r"\s+", sep, term)
+            person |= Q(name__startswith=spelling)
+            printed |= Q(printed_name__startswith=spelling)
+        return Q(
+            person_id__in=Person.objects.filter(person)
+            .order_by()
+            .values("pk")
+            .union(Certificate.objects.filter(printed).order_by().values("person_id"))
         )
     return Q(person_id__in=Person.objects.filter(person).values("pk"))
 

@@ -295,6 +295,12 @@ class Certificate(models.Model):
             models.Index(fields=["state", "return_due"], name="certificate_state_due"),
             # expiry sweep and the selector's "valid on the issue date"
             models.Index(fields=["state", "valid_until"], name="certificate_state_valid_until"),
+            # the admin's 氏名 search by prefix, as printed (certificates.admin.certificate_search_q)
+            models.Index(
+                fields=["printed_name"],
+                name="certificate_printed_name",
+                opclasses=["varchar_pattern_ops"],
+            ),
         ]
 
     def __str__(self) -> str:

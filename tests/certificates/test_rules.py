@@ -1,6 +1,11 @@
 """Table-driven tests of certificates/rules.py at every boundary of rules.md
-("Age rules" and "Who receives a 資格確認書 ex officio"). No database."""
+("Age rules" and "Who receives a 資格確認書 ex officio").
 
+Every case runs twice: against rules.evaluate (no database), and on PostgreSQL also against its SQL
+twin certificates.selection_sql (the person written to the database, the run's SELECT read back),
+which must give the same Decision as rules.evaluate, field by field."""
+
+import os
 from datetime import date
 
 import pytest
@@ -12,6 +17,8 @@ from certificates.rules import (
     ec_registration_lapse,
     evaluate,
 )
+
+from .sql_rules import sql_evaluate
 
 ISSUE = date(2026, 12, 1)
 RUN_UNTIL = date(2031, 11, 30)
@@ -42,15 +49,26 @@ def dep(**kw) -> Holder:
 UNREG = Status("未登録")
 
 
+_EVALUATOR = {"name": "rules"}
+
+
+@pytest.fixture(autouse=True, params=["rules", pytest.param("sql", marks=pytest.mark.django_db)])
+def evaluator(request):
+    """Which evaluation `ev` checks: the pure rules, or the SQL twin as well (PostgreSQL only)."""
+    if request.param == "sql" and not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        pytest.skip("the SQL selection runs on PostgreSQL only (SQLite uses certificates.rules)")
+    _EVALUATOR["name"] = request.param
+    yield request.param
+    _EVALUATOR["name"] = "rules"
+
+
 def ev(h, status=UNREG, actives=(), issue=ISSUE, until=RUN_UNTIL, window=60):
-    return evaluate(
-        h,
-        status,
-        list(actives),
-        issue_date=issue,
-        run_valid_until=until,
-        renewal_window_days=window,
-    )
+    kw = dict(issue_date=issue, run_valid_until=until, renewal_window_days=window)
+    expected = evaluate(h, status, list(actives), **kw)
+    if _EVALUATOR["name"] == "sql":
+        got = sql_evaluate(h, status, list(actives), **kw)
+        assert got == expected, f"SQL {got} != rules {expected}"
+    return expected
 
 
 # --- reasons from the status ---------------------------------------------------------------

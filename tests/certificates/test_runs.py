@@ -5,7 +5,7 @@ from datetime import date
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from certificates import services
+from certificates import issue_sql, services
 from certificates.models import Certificate, IssuanceRun, RunState, RunTarget
 from certificates.services import (
     certificate_issue,
@@ -123,7 +123,8 @@ def test_execute_resumes_after_a_crash_without_duplicates(clerk, supervisor, mon
     society.build()
     run = create(clerk)
     run_approve(run=run, acting_user=supervisor)
-    real = services.bulk_create_with_history
+    # crash after the batch's certificates are inserted, before its history rows: all rolled back
+    real = issue_sql.insert_certificate_history
     calls = {"n": 0}
 
     def crash_on_third_batch(*args, **kwargs):
@@ -132,7 +133,7 @@ def test_execute_resumes_after_a_crash_without_duplicates(clerk, supervisor, mon
             raise RuntimeError("worker killed")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(services, "bulk_create_with_history", crash_on_third_batch)
+    monkeypatch.setattr(issue_sql, "insert_certificate_history", crash_on_third_batch)
     with pytest.raises(RuntimeError):
         run_execute(run=run, batch_size=5)
     run.refresh_from_db()
@@ -141,7 +142,7 @@ def test_execute_resumes_after_a_crash_without_duplicates(clerk, supervisor, mon
     assert run.issued_at is None and run.issued_count == 10
     assert Certificate.objects.filter(run=run).count() == 10  # two committed batches
 
-    monkeypatch.setattr(services, "bulk_create_with_history", real)
+    monkeypatch.setattr(issue_sql, "insert_certificate_history", real)
     run = run_execute(run=run, batch_size=5)
     assert Certificate.objects.filter(run=run).count() == N
     assert Certificate.objects.filter(run=run).values("person").distinct().count() == N

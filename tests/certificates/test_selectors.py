@@ -1,10 +1,11 @@
 """The selector agrees with the rules evaluated naively, person by person."""
 
-from datetime import date
+import os
+from datetime import date, timedelta
 
 import pytest
 
-from certificates import rules
+from certificates import rules, selection_sql
 from certificates.models import Certificate
 from certificates.selectors import issuance_targets
 from members.models import Person
@@ -154,3 +155,66 @@ def test_renewal_target_names_the_certificate_it_replaces():
         status_date=STATUS_DATE, issue_date=ISSUE, valid_until=date(2031, 11, 30)
     )
     assert t.decision.reason == "更新" and t.replaces_id == old.pk
+
+
+@pytest.mark.postgres_only
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgres"),
+    reason="needs PostgreSQL (DATABASE_URL): SQLite selects with certificates.rules in Python",
+)
+@pytest.mark.parametrize(
+    ("seed", "valid_until"),
+    [(1, date(2031, 11, 30)), (2, date(2027, 11, 30)), (3, date(2028, 3, 31))],
+)
+def test_sql_selection_matches_naive_evaluation_on_a_generated_population(seed, valid_until):
+    """certificates.selection_sql (run_create's path on PostgreSQL) selects the same persons on the
+    same terms as rules.evaluate, person by person, every field of the frozen target."""
+    persons, _ = build(seed=seed, households=1500, issue=ISSUE, status_date=STATUS_DATE)
+    expected = {}
+    for pid, (household_id, employer_id, d, status) in naive_targets(
+        status_date=STATUS_DATE, issue_date=ISSUE, valid_until=valid_until
+    ).items():
+        replaces = (
+            Certificate.objects.get(person_id=pid, state="有効", valid_until__gte=ISSUE).pk
+            if d.renews
+            else None
+        )
+        expected[pid] = {
+            "person_id": pid,
+            "household_id": household_id,
+            "employer_id": employer_id if d.route == rules.ROUTE_EMPLOYER else None,
+            "reason": d.reason,
+            "valid_until": d.valid_until,
+            "route": d.route,
+            "elderly_start": d.elderly_start,
+            "copay_ratio": d.copay_ratio,
+            "registration_status": status.status if status else "",
+            "ec_expiry": status.ec_expiry if status else None,
+            "replaces_id": replaces,
+        }
+    params = selection_sql.selection_params(
+        status_date=STATUS_DATE, issue_date=ISSUE, valid_until=valid_until
+    )
+    got = {row["person_id"]: row for row in selection_sql.selected_rows(params)}
+    assert got == expected
+    assert {r["reason"] for r in got.values()} == {
+        "未登録",
+        "登録状況不明",
+        "登録解除",
+        "カード返納",
+        "電子証明書失効",
+        "要配慮者",
+        "更新",
+    }
+    assert len(got) < persons
+
+
+def test_ec_lapse_cutoff_agrees_with_the_rule_for_every_day_of_two_years():
+    """The one cutoff the SQL compares 電子証明書有効期限 with, against rules.status_reason."""
+    for months in (1, 3, 6):
+        for offset in range(0, 730, 7):
+            issue = date(2026, 1, 1) + timedelta(days=offset)
+            cutoff = selection_sql.ec_lapsed_through(issue, months)
+            for expiry in (cutoff - timedelta(days=1), cutoff, cutoff + timedelta(days=1)):
+                lapsed = rules.status_reason(rules.Status(rules.EC_EXPIRED, expiry), issue, months)
+                assert (lapsed == rules.R_EC_EXPIRED) == (expiry <= cutoff)

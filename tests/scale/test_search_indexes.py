@@ -185,11 +185,6 @@ def test_a_name_in_the_middle_is_not_found(registry, supervisor):
     assert list(changelist_queryset(Person, "花子", supervisor)) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="certificate_search_q still searches 氏名 with LIKE '%…%' (certificates/admin.py, the "
-    "lead's): see the report of issue 8 for the prefix version and the printed_name index",
-)
 def test_certificate_search_by_kanji_name_uses_indexes(registry, supervisor):
     target = registry[1]  # 山田 花子…, a 家族 (a term with digits is a 記号・番号 there)
     for term in ("山田　花子", "山田 花子"):

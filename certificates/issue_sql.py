@@ -60,7 +60,7 @@ def certificate_columns() -> list[str]:
     return [f.column for f in Certificate._meta.concrete_fields if not f.primary_key]
 
 
-def _insert_sql(vendor: str, skip: int = 0) -> str:
+def _insert_sql(vendor: str) -> str:
     expressions = _select_expressions(vendor)
     columns = certificate_columns()
     unknown = set(columns) ^ set(expressions)
@@ -72,12 +72,7 @@ def _insert_sql(vendor: str, skip: int = 0) -> str:
         f"SELECT {', '.join(expressions[c] for c in columns)} "
         "FROM certificates_runtarget rt JOIN members_person p ON p.id = rt.person_id "
         "WHERE rt.run_id = %(run_id)s AND rt.id > %(after_pk)s AND rt.id <= %(last_pk)s "
-        + (
-            f"AND rt.person_id NOT IN ({', '.join(f'%(skip{i})s' for i in range(skip))}) "
-            if skip
-            else ""
-        )
-        + "ORDER BY rt.id"
+        "ORDER BY rt.id"
     )
 
 
@@ -86,25 +81,21 @@ def insert_certificates(
     run_id: int,
     after_pk: int,
     last_pk: int,
-    skip_person_ids: list[int],
     issue_date: date,
     numbers: tuple[str, str],
     now: datetime,
 ) -> int:
-    """Issue one 有効 certificate for every target of the run with after_pk < pk ≤ last_pk, except
-    the persons in `skip_person_ids` (issued meanwhile by another executor), numbered through the allocated block `numbers` (first, last) in target order. Returns how many rows were inserted.
+    """Issue one 有効 certificate for every target of the run with after_pk < pk ≤ last_pk, numbered through the allocated block `numbers` (first, last) in target order. Returns how many rows were inserted.
     The caller holds the run row lock, has counted the rows and allocated their numbers."""
     prefix, first_seq = numbers[0].split("-")
     if prefix != str(fiscal_year(issue_date)) or any(
         len(n) != len(prefix) + 1 + NUMBER_DIGITS for n in numbers
     ):
         raise ValueError(f"証明書番号の範囲が{NUMBER_DIGITS}桁に収まりません: {numbers}")
-    skip = {f"skip{i}": pid for i, pid in enumerate(skip_person_ids)}
     with connection.cursor() as cur:
         cur.execute(
-            _insert_sql(connection.vendor, len(skip)),
+            _insert_sql(connection.vendor),
             {
-                **skip,
                 "run_id": run_id,
                 "after_pk": after_pk,
                 "last_pk": last_pk,

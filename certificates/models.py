@@ -85,6 +85,9 @@ class IssuanceRun(models.Model):
     finished_at = models.DateTimeField("完了日時", null=True, blank=True)
     target_count = models.PositiveIntegerField("対象者数", default=0)
     issued_count = models.PositiveIntegerField("交付数", default=0)
+    # The high-water mark of executing: every target with a pk up to it holds its certificate, none
+    # above it does (certificates.services._run_issue_batch commits both together, in target order).
+    issued_through = models.BigIntegerField("交付済みの対象者(内部)", default=0, editable=False)
     # Frozen at creation: counts by 交付事由, by 事業所 and by 送付先; differences from the previous run.
     summary = models.JSONField("集計", default=dict, blank=True)
     error = models.TextField("エラー", blank=True)

@@ -380,42 +380,29 @@ def _run_start(*, run_id: int, acting_user) -> IssuanceRun:
 
 
 @transaction.atomic
-def _run_issue_batch(
-    *, run_id: int, acting_user, batch_size: int, after_pk: int = 0
-) -> tuple[int, int]:
-    """Issue the next batch of certificates of a run: targets with a primary key above `after_pk`
-    and no certificate yet. Returns (how many, the last target pk seen); (0, after_pk) when done.
+def _run_issue_batch(*, run_id: int, acting_user, batch_size: int) -> tuple[int, int]:
+    """Issue the next batch of a run's certificates: the targets after the run's high-water mark
+    (IssuanceRun.issued_through), in target order. Returns (how many, the new mark); (0, mark)
+    when every target holds its certificate.
 
-    The caller passes the last pk back (keyset), so a long run does not rescan its issued targets
-    batch after batch. Skipping below it is safe: every batch issues all the targets it selected or
-    raises, and targets another executor issued meanwhile are dropped after one index probe."""
+    Batches run under the run row lock and each commits its certificates together with the new
+    mark, so the mark divides issued targets from the rest exactly: a crashed batch leaves both
+    unchanged, and a concurrent or resumed execute continues from the mark without rescanning or
+    probing what is issued. certificate_run_person_unique stays the guard in the database."""
     run = IssuanceRun.objects.select_for_update().get(pk=run_id)
     if run.state != RunState.RUNNING:
+        return 0, run.issued_through
+    after_pk = run.issued_through
+    todo = list(
+        RunTarget.objects.filter(run_id=run.pk, pk__gt=after_pk)
+        .order_by("pk")
+        .values_list("pk", "person_id", "replaces_id")[:batch_size]
+    )
+    if not todo:
         return 0, after_pk
-    # The next page of the run's targets (keyset on the target pk: a long run does not rescan its
-    # issued targets batch after batch). Targets another executor issued meanwhile are found by
-    # index probes for the page's persons and left out. (An anti-join against the run's
-    # certificates made PostgreSQL hash all of them for every batch: quadratic at 400,000.)
-    while True:
-        page = list(
-            RunTarget.objects.filter(run_id=run.pk, pk__gt=after_pk)
-            .order_by("pk")
-            .values_list("pk", "person_id", "replaces_id")[:batch_size]
-        )
-        if not page:
-            return 0, after_pk
-        last_pk = page[-1][0]
-        issued = set(
-            Certificate.objects.filter(
-                run_id=run.pk, person_id__in=[pid for _, pid, _ in page]
-            ).values_list("person_id", flat=True)
-        )
-        todo = [(pid, replaces_id) for _, pid, replaces_id in page if pid not in issued]
-        if todo:
-            break
-        after_pk = last_pk  # every target of this page was issued by another executor
+    last_pk = todo[-1][0]
     count = len(todo)
-    person_ids = [pid for pid, _ in todo]
+    person_ids = [pid for _, pid, _ in todo]
     # Lock the persons in a fixed order, as certificate_issue does, so a reissue cannot slip in.
     lost_on = dict(
         Person.objects.select_for_update()
@@ -430,7 +417,7 @@ def _run_issue_batch(
         .filter(person_id__in=person_ids, state=CertificateState.ACTIVE)
         .order_by("pk")
     )
-    replaced = {replaces_id for _, replaces_id in todo if replaces_id}
+    replaced = {replaces_id for _, _, replaces_id in todo if replaces_id}
     retired = []
     blocking = []
     for cert in active:
@@ -469,7 +456,6 @@ def _run_issue_batch(
         run_id=run.pk,
         after_pk=after_pk,
         last_pk=last_pk,
-        skip_person_ids=sorted(issued),
         issue_date=run.issue_date,
         numbers=(numbers[0], numbers[-1]),
         now=now,
@@ -489,6 +475,8 @@ def _run_issue_batch(
     leaving = [pk for pk, lost in lost_on.items() if lost is not None]
     for person in Person.objects.filter(pk__in=leaving).select_related("member").order_by("pk"):
         certificates_require_return(person=person, lost_on=person.lost_on, acting_user=acting_user)
+    run.issued_through = last_pk
+    run.save(update_fields=["issued_through", "updated_at"])
     audit_event(
         action="run.batch_issued",
         actor=acting_user,
@@ -563,10 +551,9 @@ def run_issue_remaining(
     certificate_one_active_per_person back this in the database.
     """
     try:
-        after_pk = 0
         while True:
-            issued, after_pk = _run_issue_batch(
-                run_id=run_id, acting_user=acting_user, batch_size=batch_size, after_pk=after_pk
+            issued, _ = _run_issue_batch(
+                run_id=run_id, acting_user=acting_user, batch_size=batch_size
             )
             if not issued:
                 break

@@ -106,7 +106,6 @@ def test_a_number_block_beyond_seven_digits_is_refused():
             run_id=1,
             after_pk=0,
             last_pk=10,
-            skip_person_ids=[],
             issue_date=date(2026, 12, 1),
             numbers=("2026-9999999", "2026-10000000"),
             now=None,

@@ -1,8 +1,10 @@
 """The rules of 一括職権交付 (rules.md "Who receives a 資格確認書 ex officio"), as pure functions.
 
-No database: the selector loads facts set-wise and calls `evaluate()` for each person, so this module
-is the single source of the rules. Every date boundary is covered by table-driven tests in
-tests/certificates/test_rules.py.
+No database: the selector (certificates.selectors, used on SQLite) loads facts set-wise and calls
+`evaluate()` for each person. This module is the definition of the rules: on PostgreSQL run_create
+selects with its SQL twin, certificates.selection_sql, which takes its dates (members.dates) and
+strings from here, and every table-driven test in tests/certificates/test_rules.py runs against
+both. Change a rule here and there together.
 """
 
 from collections.abc import Sequence

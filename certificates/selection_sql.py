@@ -60,34 +60,32 @@ latest AS (
     ORDER BY rs.person_id, rs.as_of DESC, rs.snapshot_id DESC
 ),
 h AS (
-    -- the holder; a dependent takes 種別, 任意継続満了日 and 標準報酬月額 from their member
+    -- the holder with their household's 被保険者 `m` (the person themselves for a 本人): 種別,
+    -- 事業所, 任意継続満了日 and 標準報酬月額 are the member's. Joining on the household id, never
+    -- NULL, keeps PostgreSQL's hash join free of the skew a NULL member_id gives every 本人.
     SELECT p.id AS person_id,
            p.member_id IS NOT NULL AS dep,
-           coalesce(p.member_id, p.id) AS household_id,
-           CASE WHEN p.member_id IS NULL THEN p.employer_id ELSE m.employer_id END AS employer_id,
+           m.id AS household_id,
+           m.employer_id,
            p.needs_consideration,
-           CASE WHEN p.member_id IS NULL THEN p.insured_type ELSE m.insured_type END
-               AS insured_type,
-           CASE WHEN p.member_id IS NULL THEN p.voluntary_until ELSE m.voluntary_until END
-               AS voluntary_until,
-           CASE WHEN p.member_id IS NULL THEN p.standard_remuneration
-                ELSE m.standard_remuneration END AS remuneration,
+           m.insured_type,
+           m.voluntary_until,
+           m.standard_remuneration AS remuneration,
            a.late[p.birth_date - a.first_birth + 1] AS late_start,
            a.elderly[p.birth_date - a.first_birth + 1] AS elderly_start,
            a.late[m.birth_date - a.first_birth + 1] AS m_late_start,
            a.elderly[m.birth_date - a.first_birth + 1] AS m_elderly_start
     FROM members_person p
     CROSS JOIN ages a
-    LEFT JOIN members_person m ON m.id = p.member_id
+    JOIN members_person m ON m.id = coalesce(p.member_id, p.id)
     -- rule 1 (rules.is_qualified_on): acquired, not lost, not 75 on the issue date; a dependent's
-    -- member likewise not lost and not 75. Born before first_birth: 75 already (the array
-    -- subscript is NULL, and so is the comparison).
+    -- member likewise not lost and not 75 (for a 本人, m is p: the same conditions again). Born
+    -- before first_birth: 75 already (the array subscript is NULL, and so is the comparison).
     WHERE p.acquired_on <= %(issue_date)s
       AND (p.lost_on IS NULL OR p.lost_on > %(issue_date)s)
       AND %(issue_date)s < a.late[p.birth_date - a.first_birth + 1]
-      AND (p.member_id IS NULL
-           OR ((m.lost_on IS NULL OR m.lost_on > %(issue_date)s)
-               AND %(issue_date)s < a.late[m.birth_date - a.first_birth + 1]))
+      AND (m.lost_on IS NULL OR m.lost_on > %(issue_date)s)
+      AND %(issue_date)s < a.late[m.birth_date - a.first_birth + 1]
 ),
 q AS (
     SELECT h.*, st.status, st.ec_expiry, c.id AS active_id, c.valid_until AS active_until,
@@ -240,7 +238,11 @@ def insert_run_targets(*, run_id: int, params: dict) -> int:
     )
     with connection.cursor() as cur:
         cur.execute(sql, {**params, "run_id": run_id})
-        return cur.rowcount
+        count = cur.rowcount
+        # Statistics for what follows (the summary, executing, planning the PDF chunks): the table
+        # has just grown by up to hundreds of thousands of rows, faster than autovacuum notices.
+        cur.execute("ANALYZE certificates_runtarget")
+        return count
 
 
 def selected_rows(params: dict) -> Iterator[dict]:

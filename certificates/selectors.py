@@ -5,6 +5,7 @@ read in primary-key chunks, each chunk with two queries (persons with their memb
 latest status; the active certificates of the chunk's pk range), so a society of
 1.2 million persons is selected in minutes with bounded memory. The SQL pre-filters only drop persons
 the rules would drop anyway (tests/certificates/test_selectors.py compares with a naive evaluation).
+run_create uses it on SQLite; on PostgreSQL it freezes the list with certificates.selection_sql.
 """
 
 from __future__ import annotations

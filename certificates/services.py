@@ -475,8 +475,8 @@ def _run_issue_batch(*, run_id: int, acting_user, batch_size: int) -> tuple[int,
     leaving = [pk for pk, lost in lost_on.items() if lost is not None]
     for person in Person.objects.filter(pk__in=leaving).select_related("member").order_by("pk"):
         certificates_require_return(person=person, lost_on=person.lost_on, acting_user=acting_user)
-    run.issued_through = last_pk
-    run.save(update_fields=["issued_through", "updated_at"])
+    # The mark is internal bookkeeping: an UPDATE, not a save() with a history row per batch.
+    IssuanceRun.objects.filter(pk=run.pk).update(issued_through=last_pk, updated_at=now)
     audit_event(
         action="run.batch_issued",
         actor=acting_user,
@@ -539,6 +539,17 @@ def run_execute_begin(*, run: IssuanceRun, acting_user=None) -> IssuanceRun:
     return _run_start(run_id=run.pk, acting_user=acting_user)
 
 
+def _refresh_certificate_statistics() -> None:
+    """ANALYZE the certificates table on PostgreSQL. A run adds up to hundreds of thousands of
+    有効 certificates within minutes, faster than autovacuum notices; with statistics from before
+    the run, PostgreSQL reads every 有効 certificate (the state indexes) for each batch's check of
+    its persons instead of probing certificate_one_active_per_person — slower batch after batch.
+    Refreshed as the table doubles (before batches 1, 2, 4, 8, …): a few sampled reads per run."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute(f"ANALYZE {Certificate._meta.db_table}")  # noqa: S608 (a model's table)
+
+
 def run_issue_remaining(
     *, run_id: int, acting_user=None, batch_size: int = ISSUE_BATCH
 ) -> IssuanceRun:
@@ -551,12 +562,16 @@ def run_issue_remaining(
     certificate_one_active_per_person back this in the database.
     """
     try:
+        batches = 0
         while True:
+            if batches & (batches - 1) == 0:  # before batches 1, 2, 4, 8, …
+                _refresh_certificate_statistics()
             issued, _ = _run_issue_batch(
                 run_id=run_id, acting_user=acting_user, batch_size=batch_size
             )
             if not issued:
                 break
+            batches += 1
     except RunConflict as exc:
         _run_fail(run_id=run_id, error=str(exc), acting_user=acting_user)
         raise ValidationError(str(exc)) from exc

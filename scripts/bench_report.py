@@ -451,10 +451,22 @@ def write_report(r: dict, output: Path) -> None:
         "queries for a few rows as for 50 (no query per row);"
     )
     add(
-        "- on PostgreSQL the changelist queries of the searches by 記号, 記号・番号(・枝番), 証明書番号 "
-        "and カナ (full-width, hiragana, half-width) are EXPLAINed over 30,000 extra rows with "
+        "- on PostgreSQL the changelist queries of the searches by 記号, 記号・番号(・枝番), 証明書番号, "
+        "カナ (full-width, hiragana, half-width) and 氏名 are EXPLAINed over 30,000 extra rows with "
         "sequential scans disabled: every scan of members_person, members_registrationstatus and "
-        "certificates_certificate must be driven by an index condition;"
+        "certificates_certificate must be driven by an index condition. 氏名 is searched by "
+        "prefix (family name first, with or without the space), on the person's name and on the "
+        "name printed on the certificate: a contains-search cannot use an index, and trigram "
+        "indexes do not help with names of one or two kanji (measured: a trigram index read all "
+        "200,000 entries for 佐藤, the prefix index 3 pages);"
+    )
+    add(
+        "- the 業務イベント and 変更履歴 lists filter by a period (an indexed range on the event time) "
+        "instead of Django's date_hierarchy, which reads every distinct date of the table on each "
+        "page view; their user filters list the users from auth_user, the 操作 filter steps through "
+        "the (action, at) index one value at a time, and facets are off. tests/scale/"
+        "test_audit_lists.py EXPLAIN ANALYZEs every query of these pages over 60,000 rows and "
+        "fails when one reads more than a tenth of the table (and shows that the old filters did);"
     )
     add(
         "- the big changelists (加入者, 利用登録状況, 資格確認書, 業務イベント, every 変更履歴) count "

@@ -17,6 +17,16 @@ pytestmark = pytest.mark.django_db
 
 ISSUE = date(2026, 12, 1)
 STATUS_DATE = date(2026, 11, 15)
+# every 交付事由 a bulk run can give: the generated population must produce each
+BULK_REASONS = {
+    "未登録",
+    "登録状況不明",
+    "登録解除",
+    "カード返納",
+    "電子証明書失効",
+    "要配慮者",
+    "更新",
+}
 
 
 def naive_targets(*, status_date, issue_date, valid_until, window=60, lapse=3):
@@ -76,15 +86,7 @@ def test_selector_matches_naive_evaluation_on_a_generated_population(seed, valid
     assert got == expected
     # the population really exercises the rules: every reason and both routes occur, some renew
     reasons = {d.reason for _, _, d, _ in expected.values()}
-    assert reasons == {
-        "未登録",
-        "登録状況不明",
-        "登録解除",
-        "カード返納",
-        "電子証明書失効",
-        "要配慮者",
-        "更新",
-    }
+    assert reasons == BULK_REASONS
     assert {d.route for _, _, d, _ in expected.values()} == {"事業主経由", "自宅"}
     assert any(d.elderly_start for _, _, d, _ in expected.values())
     assert {d.copay_ratio for _, _, d, _ in expected.values()} >= {"2割", "3割"}
@@ -197,15 +199,7 @@ def test_sql_selection_matches_naive_evaluation_on_a_generated_population(seed, 
     )
     got = {row["person_id"]: row for row in selection_sql.selected_rows(params)}
     assert got == expected
-    assert {r["reason"] for r in got.values()} == {
-        "未登録",
-        "登録状況不明",
-        "登録解除",
-        "カード返納",
-        "電子証明書失効",
-        "要配慮者",
-        "更新",
-    }
+    assert {r["reason"] for r in got.values()} == BULK_REASONS
     assert len(got) < persons
 
 

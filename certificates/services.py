@@ -183,8 +183,9 @@ def _validate_run_dates(*, status_date: date, issue_date: date, valid_until: dat
 
 
 def _insert_run_targets_python(
-    run: IssuanceRun, status_date: date, issue_date: date, valid_until: date
+    run: IssuanceRun, *, status_date: date, issue_date: date, valid_until: date
 ) -> None:
+    """Freeze a run's target list with certificates.rules in Python (SQLite)."""
     batch: list[RunTarget] = []
     for t in issuance_targets(
         status_date=status_date, issue_date=issue_date, valid_until=valid_until
@@ -268,7 +269,9 @@ def run_create(
         )
         selection_sql.insert_run_targets(run_id=run.pk, params=params)
     else:
-        _insert_run_targets_python(run, status_date, issue_date, valid_until)
+        _insert_run_targets_python(
+            run, status_date=status_date, issue_date=issue_date, valid_until=valid_until
+        )
     summary, total = _run_summary(run)
     if previous is not None:
         common = RunTarget.objects.filter(

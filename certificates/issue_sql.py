@@ -18,8 +18,7 @@ from django.db import connection
 from members.dates import fiscal_year
 
 from .models import Certificate, CertificateState
-
-NUMBER_DIGITS = 7  # certificates.numbering: "YYYY-NNNNNNN"
+from .numbering import NUMBER_DIGITS
 
 
 def _select_expressions(vendor: str) -> dict[str, str]:
@@ -85,8 +84,10 @@ def insert_certificates(
     numbers: tuple[str, str],
     now: datetime,
 ) -> int:
-    """Issue one 有効 certificate for every target of the run with after_pk < pk ≤ last_pk, numbered through the allocated block `numbers` (first, last) in target order. Returns how many rows were inserted.
-    The caller holds the run row lock, has counted the rows and allocated their numbers."""
+    """Issue one 有効 certificate for every target of the run with after_pk < pk ≤ last_pk,
+    numbered through the allocated block `numbers` (first, last) in target order. Returns how many
+    rows were inserted. The caller holds the run row lock, has counted the rows and allocated
+    their numbers."""
     prefix, first_seq = numbers[0].split("-")
     if prefix != str(fiscal_year(issue_date)) or any(
         len(n) != len(prefix) + 1 + NUMBER_DIGITS for n in numbers

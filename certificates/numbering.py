@@ -6,7 +6,11 @@ from datetime import date
 from core.models import NumberSequence
 from members.dates import fiscal_year
 
+NUMBER_DIGITS = 7  # the NNNNNNN of "YYYY-NNNNNNN"; certificates.issue_sql pads to it in SQL
+
 
 def allocate_certificate_numbers(count: int, *, on: date) -> list[str]:
     year = fiscal_year(on)
-    return [f"{year}-{n:07d}" for n in NumberSequence.allocate("certificate", year, count)]
+    return [
+        f"{year}-{n:0{NUMBER_DIGITS}d}" for n in NumberSequence.allocate("certificate", year, count)
+    ]

@@ -27,7 +27,7 @@ from django.db import connection
 from members.dates import LATE_ELDERLY_AGE, add_months, elderly_start, late_elderly_start, month_end
 
 from . import rules
-from .models import CertificateState
+from .models import CertificateState, CopayRatio
 
 # The columns every statement below yields, in this order (RunTarget's fields, by column name).
 TARGET_COLUMNS = (
@@ -224,8 +224,8 @@ def selection_params(
         "r_renewal": rules.R_RENEWAL,
         "route_home": rules.ROUTE_HOME,
         "route_employer": rules.ROUTE_EMPLOYER,
-        "ratio_high": "3割",
-        "ratio_low": "2割",
+        "ratio_high": CopayRatio.THREE.value,
+        "ratio_low": CopayRatio.TWO.value,
     }
 
 

@@ -455,19 +455,20 @@ def _run_issue_batch(*, run_id: int, acting_user, batch_size: int) -> tuple[int,
     # targets (issue 8: building model objects was most of the issuing time), numbered in target
     # order from one allocated block.
     numbers = allocate_certificate_numbers(count, on=run.issue_date)
+    block = (numbers[0], numbers[-1])
     issued = issue_sql.insert_certificates(
         run_id=run.pk,
         after_pk=after_pk,
         last_pk=last_pk,
         issue_date=run.issue_date,
-        numbers=(numbers[0], numbers[-1]),
+        numbers=block,
         now=now,
     )
     if issued != count:
         raise RuntimeError(f"一括交付 #{run.pk}: {count}件の予定が{issued}件交付されました")
     issue_sql.insert_certificate_history(
         run_id=run.pk,
-        numbers=(numbers[0], numbers[-1]),
+        numbers=block,
         now=now,
         user_id=acting_user.pk if acting_user is not None else None,
         reason=reason,
@@ -485,8 +486,8 @@ def _run_issue_batch(*, run_id: int, acting_user, batch_size: int) -> tuple[int,
         actor=acting_user,
         obj=run,
         count=count,
-        first=numbers[0],
-        last=numbers[-1],
+        first=block[0],
+        last=block[1],
         retired=len(retired),
     )
     return count, last_pk

@@ -183,7 +183,7 @@ def read_csv_bytes(data: bytes) -> ParsedCsv:
 _UNDECODABLE = (
     "文字コードを判別できません。UTF-8（BOM付き可）またはShift_JIS（CP932）で保存してください"
 )
-_BLOCK = 1 << 20
+_BLOCK = 1 << 18  # 256 KiB read at a time while the encoding is checked
 
 
 def detect_encoding(fh: BinaryIO) -> str:

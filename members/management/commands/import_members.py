@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from core.roles import CLERK, SUPERVISOR, RoleError, user_for_role
 from members.importing import ImportRefused
+from members.progress import ProgressPrinter
 from members.services import members_import
 
 
@@ -49,6 +50,7 @@ class Command(BaseCommand):
                 source_name=Path(path).name,
                 acting_user=user,
                 dry_run=dry_run,
+                progress=ProgressPrinter(self.stderr, label="加入者の取込"),
             )
         except ImportRefused as exc:
             raise CommandError(exc.summary()) from None

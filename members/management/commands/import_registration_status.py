@@ -6,6 +6,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from members.importing import ImportRefused, parse_date
+from members.progress import ProgressPrinter
 from members.services import registration_status_import
 
 from .import_members import acting_user, check_readable
@@ -39,6 +40,7 @@ class Command(BaseCommand):
                 source_name=Path(path).name,
                 acting_user=user,
                 dry_run=dry_run,
+                progress=ProgressPrinter(self.stderr, label="利用登録状況の取込"),
             )
         except ImportRefused as exc:
             raise CommandError(exc.summary()) from None

@@ -20,7 +20,7 @@ from simple_history.utils import bulk_update_with_history
 from certificates.lifecycle import certificates_require_return
 from core.models import audit_event
 
-from .dates import late_elderly_start
+from .dates import derived_person_fields, late_elderly_start
 from .importing import (
     ImportRefused,
     MemberRecord,
@@ -32,12 +32,14 @@ from .importing import (
     validate_registration_statuses,
 )
 from .models import (
+    HOUSEHOLD_PENDING,
     Employer,
     LossReason,
     Person,
     RegistrationSnapshot,
     RegistrationStatus,
     Relationship,
+    persons_settle_households,
 )
 from .selectors import persons_reaching_late_elderly
 
@@ -307,6 +309,14 @@ def _create_persons(values: list[dict], *, now, acting_user) -> list[int]:
         )
         for f in fields
     }
+    for v in values:
+        # The derived columns, from members.dates (a new 本人's household is settled below).
+        derived = derived_person_fields(
+            birth_date=v["birth_date"], member_id=v.get("member_id"), pk=None
+        )
+        if derived["household_id"] is None:
+            derived["household_id"] = HOUSEHOLD_PENDING
+        v.update(derived)
     rows = [tuple(v.get(a, defaults[a]) for a in attnames) for v in values]
     pks = _insert_rows(Person, attnames, rows, returning_pk=True)
     if len(pks) != len(
@@ -338,6 +348,7 @@ def _create_persons(values: list[dict], *, now, acting_user) -> list[int]:
             )
         )
     _insert_rows(history, hist_names, hist_rows, returning_pk=False)
+    persons_settle_households()
     return pks
 
 
@@ -395,6 +406,9 @@ def members_import(
         if diff:
             for f in diff:
                 setattr(current, f, values[f])
+            if "birth_date" in diff:
+                current.apply_derived()
+                diff += ["age_cover_until", "elderly_from"]
             current.updated_at = now
             changed_fields.update(diff)
             to_update.append(current)

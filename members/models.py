@@ -122,7 +122,9 @@ class Person(models.Model):
         "年齢による資格の終期", editable=False, help_text="75歳の誕生日の前日。"
     )
     elderly_from = models.DateField(
-        "高齢受給者の開始日", editable=False, help_text="70歳に達する日の翌月1日(1日生まれはその月)。"
+        "高齢受給者の開始日",
+        editable=False,
+        help_text="70歳に達する日の翌月1日(1日生まれはその月)。",
     )
     created_at = models.DateTimeField("登録日時", auto_now_add=True)
     updated_at = models.DateTimeField("更新日時", auto_now=True)
@@ -211,16 +213,6 @@ class Person(models.Model):
     def __str__(self) -> str:
         return f"{self.kigo}-{self.bango}-{self.edaban} {self.name}"
 
-    def apply_derived(self) -> None:
-        """Set the derived columns from this row (members.dates.derived_person_fields)."""
-        derived = derived_person_fields(
-            birth_date=self.birth_date, member_id=self.member_id, pk=self.pk
-        )
-        if derived["household_id"] is None:
-            derived["household_id"] = HOUSEHOLD_PENDING
-        for name, value in derived.items():
-            setattr(self, name, value)
-
     def save(self, *args, update_fields=None, **kwargs):
         """Every single-row write (services, admin) recomputes the derived columns."""
         if update_fields is not None and not _DERIVED_FROM & set(update_fields):
@@ -236,6 +228,16 @@ class Person(models.Model):
             super().save(*args, update_fields=update_fields, **kwargs)
             persons_settle_households()
             self.household_id = self.pk
+
+    def apply_derived(self) -> None:
+        """Set the derived columns from this row (members.dates.derived_person_fields)."""
+        derived = derived_person_fields(
+            birth_date=self.birth_date, member_id=self.member_id, pk=self.pk
+        )
+        if derived["household_id"] is None:
+            derived["household_id"] = HOUSEHOLD_PENDING
+        for name, value in derived.items():
+            setattr(self, name, value)
 
     @property
     def key(self) -> str:

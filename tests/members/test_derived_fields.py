@@ -13,8 +13,14 @@ from members.dates import DERIVED_PERSON_FIELDS, derived_person_fields
 from members.models import HOUSEHOLD_PENDING, Person
 from members.services import person_record_loss
 
-from .builders import MEMBERS_HEADER, dependent_row, make_dependent, make_member, member_row
-from .builders import write_csv
+from .builders import (
+    MEMBERS_HEADER,
+    dependent_row,
+    make_dependent,
+    make_member,
+    member_row,
+    write_csv,
+)
 
 pytestmark = pytest.mark.django_db
 

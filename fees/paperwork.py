@@ -23,7 +23,6 @@ from certificates import rules
 from certificates.models import Certificate
 from core.models import audit_event
 from documents.models import DocumentKind, DocumentState, GeneratedDocument
-from members.models import Person, RegistrationStatus
 
 logger = logging.getLogger(__name__)
 
@@ -35,32 +34,6 @@ AFTER_ISSUE_KINDS = (
     DocumentKind.REISSUE,
     DocumentKind.REPRINT,
 )
-
-
-def holder_for(person: Person) -> rules.Holder:
-    """The facts certificates.rules needs about one person (and their member, for a dependent)."""
-    m = person.household_member
-    dependent = person.member_id is not None
-    return rules.Holder(
-        birth_date=person.birth_date,
-        acquired_on=person.acquired_on,
-        lost_on=person.lost_on,
-        needs_consideration=person.needs_consideration,
-        insured_type=m.insured_type,
-        voluntary_until=m.voluntary_until,
-        standard_remuneration=m.standard_remuneration,
-        is_dependent=dependent,
-        member_birth_date=m.birth_date if dependent else None,
-        member_lost_on=m.lost_on if dependent else None,
-    )
-
-
-def latest_status(person: Person, on: date) -> RegistrationStatus | None:
-    return (
-        RegistrationStatus.objects.filter(person=person, as_of__lte=on)
-        .order_by("-as_of", "-snapshot_id")
-        .first()
-    )
 
 
 # --- planning ------------------------------------------------------------------------------------

@@ -25,13 +25,13 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from certificates import rules
 from certificates.lifecycle import (
     certificate_record_undeliverable,
     certificate_require_return_after_change,
     normalize_number,
 )
 from certificates.models import Certificate, CertificateState, IssueReason
+from certificates.selectors import person_terms
 from certificates.services import certificate_issue
 from core.models import NumberSequence, audit_event
 from documents.models import DocumentKind, GeneratedDocument
@@ -50,7 +50,7 @@ from .models import (
     ReturnedMail,
     ReturnReminder,
 )
-from .paperwork import document_plan, holder_for, latest_status
+from .paperwork import document_plan
 from .payments import parse as parse_payment_file
 
 __all__ = [
@@ -137,28 +137,34 @@ def _check_received_on(received_on: date) -> None:
 
 def _reissue_terms(old: Certificate, issue_date: date) -> dict:
     """Terms of the new certificate: same 有効期限 as the old (capped by the holder's own validity end,
-    which can only be earlier), route and 高齢受給者 terms recomputed for today's registry data."""
+    which can only be earlier), route and 高齢受給者 terms recomputed for today's registry data —
+    from the rule expressions of a bulk run (certificates.selectors.person_terms)."""
     person = old.person
-    h = holder_for(person)
-    if not rules.is_qualified_on(h, issue_date):
+    terms = person_terms(
+        person_id=person.pk,
+        status_date=issue_date,
+        issue_date=issue_date,
+        valid_until=old.valid_until,
+    )
+    if not terms["qualified"]:
         raise ValidationError(
             f"{person.key} {person.name} は{issue_date:%Y-%m-%d}時点で資格がないため再交付できません"
         )
-    valid_until = min(old.valid_until, rules.validity_end(h, old.valid_until))
-    if valid_until < issue_date:
+    if terms["valid_until"] < issue_date:
         raise ValidationError(
             f"資格確認書 {old.number} の有効期限({old.valid_until:%Y-%m-%d})を過ぎているため"
             "再交付できません(次の一括交付で交付されます)"
         )
-    start, ratio = rules.elderly_terms(h, issue_date, valid_until)
-    status = latest_status(person, issue_date)
     return {
-        "valid_until": valid_until,
-        "route": rules.route_for(h),
-        "elderly_start": start,
-        "copay_ratio": ratio,
-        "registration_status": status.status if status else "",
-        "ec_expiry": status.ec_expiry if status else None,
+        name: terms[name]
+        for name in (
+            "valid_until",
+            "route",
+            "elderly_start",
+            "copay_ratio",
+            "registration_status",
+            "ec_expiry",
+        )
     }
 
 

@@ -57,6 +57,24 @@ class Employer(models.Model):
         return f"{self.code} {self.name}"
 
 
+class PersonQuerySet(models.QuerySet):
+    def bulk_create(self, objs, *args, **kwargs):
+        """Bulk inserts (seed_demo, tests, benchmarks) get the derived columns too: each row's from
+        members.dates, and new 本人 settled as their own household in the same transaction."""
+        objs = list(objs)
+        for p in objs:
+            if Person.member.is_cached(p) and p.member is not None:
+                p.member_id = p.member.pk  # the member's id, once the member has one
+            p.apply_derived()
+        with transaction.atomic(using=self.db, savepoint=False):
+            created = super().bulk_create(objs, *args, **kwargs)
+            if persons_settle_households():
+                for p in created:
+                    if p.household_id == HOUSEHOLD_PENDING:
+                        p.household_id = p.pk
+        return created
+
+
 class Person(models.Model):
     """Anyone who can hold a 資格確認書: a 被保険者 (本人) or a 被扶養者 (家族).
 
@@ -132,6 +150,7 @@ class Person(models.Model):
     history = HistoricalRecords(
         verbose_name="加入者の変更履歴", verbose_name_plural="加入者の変更履歴"
     )
+    objects = PersonQuerySet.as_manager()
 
     class Meta:
         verbose_name = "加入者"

@@ -32,7 +32,6 @@ from members.models import (
     RegistrationStatusValue,
     Relationship,
     Sex,
-    persons_settle_households,
 )
 
 SOURCE_NAME = "seed_demo"
@@ -552,18 +551,11 @@ class Command(BaseCommand):
             # Four INSERT batches per chunk. bulk_create fills each foreign key from the related
             # object's pk, which the previous INSERT set (RETURNING: PostgreSQL, SQLite >= 3.35).
             Employer.objects.bulk_create(new_employers, batch_size=BATCH_SIZE)
-            # The derived columns (members.dates, through Person.apply_derived): a 本人 is their own
-            # household, settled set-wise once their ids exist; a 家族's is their member's.
-            members = [m for m, _ in households]
-            for m in members:
-                m.apply_derived()
-            Person.objects.bulk_create(members, batch_size=BATCH_SIZE)
-            persons_settle_households()
-            deps = [d for _, ds in households for d in ds]
-            for d in deps:
-                d.member = d.member  # the member's id, now that it has one
-                d.apply_derived()
-            Person.objects.bulk_create(deps, batch_size=BATCH_SIZE)
+            # Person.objects.bulk_create also writes the derived columns (members.dates).
+            Person.objects.bulk_create([m for m, _ in households], batch_size=BATCH_SIZE)
+            Person.objects.bulk_create(
+                [d for _, deps in households for d in deps], batch_size=BATCH_SIZE
+            )
             RegistrationStatus.objects.bulk_create(statuses, batch_size=BATCH_SIZE)
             c.statuses += len(statuses)
         snapshot.row_count = c.statuses

@@ -32,7 +32,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, Greatest, Least, NullIf
 
-from members.dates import add_months, month_end
+from members.dates import add_months, attain_date, month_end
 from members.models import InsuredType, RegistrationStatus, RegistrationStatusValue
 
 from .models import Certificate, CertificateState, CopayRatio, IssueReason, Route
@@ -42,6 +42,15 @@ HIGH_INCOME_REMUNERATION = 280_000
 
 DEFAULT_RENEWAL_WINDOW_DAYS = 60
 DEFAULT_EC_LAPSE_MONTHS = 3
+VALIDITY_YEARS = 5  # 有効期間は5年以内 (MHLW)
+
+
+def max_valid_until(issue_date: date) -> date:
+    """The latest uniform expiry a run may have: the issue date + 5 years − 1 day, the period of
+    民法§143 (2026-12-01 → 2031-11-30; issued 29 February → 28 February, the anniversary missing)
+    — the same count as members.dates.attain_date."""
+    return attain_date(issue_date, VALIDITY_YEARS)
+
 
 # --- 送付先 / 返却先 --------------------------------------------------------------------------------
 

@@ -13,10 +13,9 @@ from simple_history.utils import bulk_update_with_history
 
 from core.models import audit_event
 from core.roles import CLERK, SUPERVISOR, user_has_role
-from members.dates import add_months
 from members.models import Person
 
-from . import issue_sql
+from . import issue_sql, rules
 from .lifecycle import certificates_require_return
 from .models import (
     Certificate,
@@ -153,7 +152,6 @@ def certificate_issue(
 # --- 一括職権交付 runs --------------------------------------------------------------------------
 
 ISSUE_BATCH = 20_000  # certificates per committed batch (about a second each at 1.2M persons)
-MAX_VALIDITY_MONTHS = 60  # rules.md: the uniform expiry is at most 5 years after the issue date
 
 
 def _require_role(user, *roles: str, action: str) -> None:
@@ -164,12 +162,14 @@ def _require_role(user, *roles: str, action: str) -> None:
         )
 
 
-def _validate_run_dates(*, status_date: date, issue_date: date, valid_until: date) -> None:
+def run_dates_validate(*, status_date: date, issue_date: date, valid_until: date) -> None:
+    """The dates of a run (command, admin form, 「交付判定」): the only place they are checked."""
     if valid_until < issue_date:
         raise ValidationError(
-            f"有効期限({valid_until:%Y-%m-%d})が交付年月日({issue_date:%Y-%m-%d})より前です"
+            f"有効期限が交付年月日より前です(有効期限 {valid_until:%Y-%m-%d}、"
+            f"交付年月日 {issue_date:%Y-%m-%d})"
         )
-    latest = add_months(issue_date, MAX_VALIDITY_MONTHS)
+    latest = rules.max_valid_until(issue_date)
     if valid_until > latest:
         raise ValidationError(
             f"有効期限({valid_until:%Y-%m-%d})は交付年月日から5年以内"
@@ -231,7 +231,7 @@ def run_create(
 ) -> IssuanceRun:
     """Freeze the target list of a new run (the preview the approver sees) with its summary."""
     _require_role(acting_user, CLERK, SUPERVISOR, action="一括交付を作成")
-    _validate_run_dates(status_date=status_date, issue_date=issue_date, valid_until=valid_until)
+    run_dates_validate(status_date=status_date, issue_date=issue_date, valid_until=valid_until)
     # Refuse while an approved run waits or is still issuing: its certificates would make this
     # run's frozen list wrong (rules.md: a person never holds two). A run approved while this one
     # is being built is caught later by _refuse_stale (it starts after this run's created_at).

@@ -30,13 +30,14 @@ from certificates.lifecycle import (
     certificate_require_return_after_change,
     normalize_number,
 )
-from certificates.models import Certificate, CertificateState, IssueReason
+from certificates.models import Certificate, CertificateState, IssueReason, Route
+from certificates.rules import route_for_insured_type
 from certificates.selectors import person_terms
 from certificates.services import certificate_issue
 from core.models import NumberSequence, audit_event
 from documents.models import DocumentKind, GeneratedDocument
 from members.dates import fiscal_year
-from members.models import InsuredType, Person
+from members.models import Person
 
 from .models import (
     ApplicationRoute,
@@ -69,12 +70,10 @@ __all__ = [
 
 
 def _expected_route(person: Person) -> str:
-    household = person.household_member
-    return (
-        ApplicationRoute.DIRECT
-        if household.insured_type == InsuredType.VOLUNTARY
-        else ApplicationRoute.EMPLOYER
-    )
+    """Applications come the way certificates go (certificates.rules' route): 自宅 households
+    apply directly, the others via the employer."""
+    route = route_for_insured_type(person.household_member.insured_type)
+    return ApplicationRoute.DIRECT if route == Route.HOME else ApplicationRoute.EMPLOYER
 
 
 def _check_route(route: str, cert: Certificate) -> None:
@@ -685,7 +684,7 @@ def returns_generate_reminders(
     groups: dict[tuple, list[Certificate]] = defaultdict(list)
     for c in certs:
         household = c.person.household_member
-        if c.return_route == "自宅":
+        if c.return_route == Route.HOME:
             groups[("person", household.pk)].append(c)
         else:
             groups[("employer", household.employer_id)].append(c)

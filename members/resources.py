@@ -78,6 +78,29 @@ def _masked(cells: list[str]) -> tuple[str, ...]:
     return tuple(_HIDDEN if hide(c) else c for c in cells)
 
 
+def members_summary_text(summary) -> str:
+    """The admin's report of a members import (the preview flow and the background job)."""
+    text = (
+        f"加入者の取込が完了しました: {summary.rows}行 / 新規 {summary.created} / "
+        f"更新 {summary.updated} / 変更なし {summary.unchanged} / "
+        f"資格喪失の記録 {summary.losses_recorded}（被扶養者を含む） / "
+        f"事業所 新規 {summary.employers_created}・名称変更 {summary.employers_updated}"
+    )
+    if summary.losses_kept:
+        text += (
+            f"。資格喪失年月日が記録済みの日付より後のため変更しなかった行: {summary.losses_kept}"
+        )
+    return text
+
+
+def status_summary_text(summary) -> str:
+    counts = " / ".join(f"{k} {v}" for k, v in sorted(summary.by_status.items()))
+    return (
+        f"利用登録状況の取込が完了しました（基準日 {summary.snapshot.as_of:%Y-%m-%d}）: "
+        f"{summary.rows}行 / {counts}"
+    )
+
+
 class _RegistryImportResource(resources.Resource):
     columns: tuple[str, ...] = ()
     display_name = ""
@@ -186,14 +209,7 @@ class MembersResource(_RegistryImportResource):
         result.totals[RowResult.IMPORT_TYPE_UPDATE] = summary.updated
         result.totals[RowResult.IMPORT_TYPE_SKIP] = summary.unchanged
         result.total_rows = summary.rows
-        result.summary_text = (
-            f"加入者の取込が完了しました: {summary.rows}行 / 新規 {summary.created} / "
-            f"更新 {summary.updated} / 変更なし {summary.unchanged} / "
-            f"資格喪失の記録 {summary.losses_recorded}（被扶養者を含む） / "
-            f"事業所 新規 {summary.employers_created}・名称変更 {summary.employers_updated}"
-        )
-        if summary.losses_kept:
-            result.summary_text += f"。資格喪失年月日が記録済みの日付より後のため変更しなかった行: {summary.losses_kept}"
+        result.summary_text = members_summary_text(summary)
 
 
 class RegistrationStatusResource(_RegistryImportResource):
@@ -217,8 +233,4 @@ class RegistrationStatusResource(_RegistryImportResource):
             result.append_row_result(self._row_result(RowResult.IMPORT_TYPE_NEW, cells))
         result.totals[RowResult.IMPORT_TYPE_NEW] = summary.rows
         result.total_rows = summary.rows
-        counts = " / ".join(f"{k} {v}" for k, v in sorted(summary.by_status.items()))
-        result.summary_text = (
-            f"利用登録状況の取込が完了しました（基準日 {summary.snapshot.as_of:%Y-%m-%d}）: "
-            f"{summary.rows}行 / {counts}"
-        )
+        result.summary_text = status_summary_text(summary)

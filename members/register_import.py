@@ -35,6 +35,7 @@ from datetime import date
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.db import analyze_if_stale
 from core.models import AuditEvent, audit_event
 
 from .importing import (
@@ -682,6 +683,10 @@ def members_import(
         employers_created=summary.employers_created,
         employers_updated=summary.employers_updated,
     )
+    # the planner must see the new rows before the next run is selected (core.db)
+    transaction.on_commit(
+        lambda: analyze_if_stale(Person, Person.history.model, Employer, AuditEvent)
+    )
     progress("完了", 1.0)
     if dry_run:
         transaction.set_rollback(True)
@@ -838,6 +843,7 @@ def registration_status_import(
         rows=rows,
         by_status=by_status,
     )
+    transaction.on_commit(lambda: analyze_if_stale(RegistrationStatus, RegistrationSnapshot))
     progress("完了", 1.0)
     if dry_run:
         transaction.set_rollback(True)

@@ -187,3 +187,34 @@ def test_memory_does_not_grow_with_the_file(tmp_path, monkeypatch):
     assert large < small * 1.5, (small, large)
     # and the whole 20,000-row file is far from held: 16,000 more rows at ≈ 3 KB would be 48 MB
     assert large - small < 4_000_000, (small, large)
+
+
+def _last_analyze(table: str):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT GREATEST(last_analyze, last_autoanalyze) FROM pg_stat_user_tables"
+            " WHERE relname = %s",
+            [table],
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_the_register_is_analyzed_after_a_large_import(tmp_path):
+    """core.db.analyze_if_stale runs once the import has committed: the next run's selection is
+    planned with the new rows counted."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (DATABASE_URL)")
+    table = Person._meta.db_table
+    before = _last_analyze(table)
+    run("import_members", write_members(tmp_path / "m.csv", household_rows(2000)))
+    after = _last_analyze(table)
+    assert after is not None and (before is None or after > before)
+    # a dry run is rolled back: nothing to analyze
+    run(
+        "import_members",
+        write_members(tmp_path / "d.csv", household_rows(2000, start=90_000)),
+        "--dry-run",
+    )
+    assert _last_analyze(table) == after

@@ -18,14 +18,13 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transac
 from django.db.models import Q
 from django.utils import timezone
 
-# Uploads larger than this go to the background job (the preview → confirm flow holds the whole file
-# in the web process twice). Settings may lower it (tests) or raise it.
-DEFAULT_BACKGROUND_BYTES = 2_000_000
 MAX_SHOWN_ERRORS = 100
 
 
 def background_threshold() -> int:
-    return int(getattr(settings, "IMPORT_BACKGROUND_BYTES", DEFAULT_BACKGROUND_BYTES))
+    """Uploads larger than this go to the background job (the preview → confirm flow holds the
+    whole file in the web process, twice): settings.IMPORT_BACKGROUND_BYTES."""
+    return settings.IMPORT_BACKGROUND_BYTES
 
 
 class ImportKind(models.TextChoices):

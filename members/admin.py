@@ -514,3 +514,38 @@ class RegistrationStatusAdmin(ReadOnlyMixin, admin.ModelAdmin):
         except ValueError:
             pass
         return queryset.filter(condition), False
+
+
+# --- 取込ジョブ (background imports) ----------------------------------------------------------------
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """The background imports (no personal data: file names, counts, row and column of refusals);
+    each links to its progress / report page, which only its requester opens."""
+
+    list_display = ("id", "kind", "source_name", "state", "requested_by", "created_at", "report")
+    list_select_related = ("requested_by",)
+    list_filter = ("kind", "state")
+    fields = (
+        "kind",
+        "source_name",
+        "as_of",
+        "state",
+        "phase",
+        "summary",
+        "error_total",
+        "requested_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="進捗・結果")
+    def report(self, obj: ImportJob):
+        model = Person if obj.kind == ImportKind.MEMBERS else RegistrationSnapshot
+        url = reverse(
+            f"admin:{model._meta.app_label}_{model._meta.model_name}_import_job", args=[obj.pk]
+        )
+        return format_html('<a href="{}">表示</a>', url)

@@ -184,3 +184,16 @@ def test_small_uploads_keep_the_preview(clerk_client, settings):
     )
     assert response.status_code == 200 and response.context["confirm_form"] is not None
     assert not ImportJob.objects.exists()
+
+
+def test_jobs_are_listed_with_a_link_to_their_page(
+    clerk_client, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(
+            clerk_client, "admin:members_person_import", csv_text(MEMBERS_HEADER, [member_row()])
+        )
+    listing = clerk_client.get(reverse("admin:members_importjob_changelist"))
+    assert listing.status_code == 200
+    body = listing.content.decode()
+    assert response["Location"] in body and "members.csv" in body and "完了" in body

@@ -63,7 +63,17 @@ from .models import (
     RegistrationStatusValue,
     Relationship,
 )
-from .staging import CHUNK_ROWS, Stage, distinct, execute, param_date, param_datetime, qn, scalar
+from .staging import (
+    CHUNK_ROWS,
+    Stage,
+    distinct,
+    execute,
+    param_date,
+    param_datetime,
+    qn,
+    scalar,
+    serialize_registry_imports,
+)
 
 Progress = Callable[[str, float], None]
 _IMPORT_REASON = "取込"
@@ -637,6 +647,7 @@ def members_import(
     then rolled back.
     """
     progress = progress or _noop
+    serialize_registry_imports()
     now = timezone.now()
     stage = Stage("import_stage_members", _MEMBER_STAGE, _MEMBER_STAGE_FILLED)
     stage.create()
@@ -800,6 +811,7 @@ def registration_status_import(
     "Registration-status import"): earlier snapshots are never changed, so the status used by any
     past run can be reproduced. Whole or not at all; `dry_run` rolls back."""
     progress = progress or _noop
+    serialize_registry_imports()
     stage = Stage("import_stage_statuses", _STATUS_STAGE)
     stage.create()
     row_errors = ErrorCollector()

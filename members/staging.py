@@ -122,6 +122,20 @@ class Stage:
             cursor.execute(f"DROP TABLE IF EXISTS {self._temp_name()}")
 
 
+# PostgreSQL advisory lock key held by a registry import for its transaction: two imports of the
+# register (say a members file from the command line and one from the admin) run one after the
+# other instead of racing on the same 事業所 and persons.
+REGISTRY_IMPORT_LOCK = 0x1919_0001
+
+
+def serialize_registry_imports() -> None:
+    """Wait for any other registry import to commit or roll back (PostgreSQL; SQLite has a
+    single writer anyway). Call inside the import's transaction."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [REGISTRY_IMPORT_LOCK])
+
+
 def execute(sql: str, params: Iterable = ()) -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql, list(params))

@@ -287,3 +287,47 @@ def test_a_member_loss_before_a_dependent_joined_refuses_the_file(tmp_path, cler
         in message
     )
     assert fingerprint() == before
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_second_import_waits_for_the_first_to_end(tmp_path):
+    """Two registry imports never interleave (a transaction-scoped advisory lock): the second one
+    waits until the first has committed or rolled back."""
+    import threading
+
+    import psycopg
+
+    from members.staging import REGISTRY_IMPORT_LOCK
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (DATABASE_URL)")
+    s = connection.settings_dict
+    other = psycopg.connect(
+        dbname=s["NAME"],
+        user=s["USER"],
+        password=s["PASSWORD"] or None,
+        host=s["HOST"],
+        port=s["PORT"],
+    )
+    other.execute("SELECT pg_advisory_xact_lock(%s)", [REGISTRY_IMPORT_LOCK])  # "the first import"
+    path = write_members(tmp_path / "m.csv", household_rows(10))
+    done = threading.Event()
+
+    def second():
+        from django.db import connection as thread_connection
+
+        try:
+            run("import_members", path)
+            done.set()
+        finally:
+            thread_connection.close()
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    assert not done.wait(2)  # still waiting for the lock
+    assert Person.objects.count() == 0
+    other.rollback()  # the first import ends
+    other.close()
+    thread.join(60)
+    assert done.is_set() and Person.objects.count() == 10

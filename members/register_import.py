@@ -234,8 +234,10 @@ def _stage_members(stream, stage: Stage, errors: ErrorCollector, progress: Progr
 
 
 def _check_members(stage: Stage, errors: ErrorCollector) -> None:
-    """The cross-row rules of validate_members, in the same order: within the file, then against
-    the register."""
+    """The rules across rows, in the order they are reported: within the file (a duplicate key, a
+    second 本人 of a household, a second name of a 事業所記号), then against the register (a
+    本人家族区分 that would change, a 家族 whose 本人 is neither in the file nor stored, a 本人 whose
+    household is stored under another 枝番, a 資格取得 after a recorded loss that the import keeps)."""
     s = stage.table
     person = qn(Person._meta.db_table)
     within = f"""

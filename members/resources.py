@@ -1,10 +1,11 @@
 """django-import-export adapters for the two registry imports, used by the admin.
 
 They do not define a second set of rules: `import_data` hands the file to the same services the
-management commands call (members.services.members_import / registration_status_import, which
+management commands call (members.register_import.members_import / registration_status_import, which
 validate with members.importing), and translates the outcome into import-export's Result so that the
 admin shows its usual preview → confirm screens. The library's row-by-row load/save is bypassed on
-purpose: the monthly files are large and are written with bulk inserts.
+purpose: the files are large and are written set-wise. Uploads above IMPORT_BACKGROUND_BYTES skip
+the preview and run as a background job (members.import_jobs) with the same report.
 """
 
 from __future__ import annotations

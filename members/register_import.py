@@ -38,10 +38,9 @@ from django.utils import timezone
 from core.db import analyze_if_stale
 from core.models import AuditEvent, audit_event
 
+from .formats import MEMBER_COLUMNS, STATUS_COLUMNS
 from .importing import (
     _STATUSES,
-    MEMBER_COLUMNS,
-    STATUS_COLUMNS,
     CsvStream,
     ErrorCollector,
     ImportRefused,

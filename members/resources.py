@@ -22,10 +22,9 @@ from import_export.fields import Field
 from import_export.formats import base_formats
 from import_export.results import Error, InvalidRow, Result, RowResult
 
+from .formats import MEMBER_COLUMNS, STATUS_COLUMNS
 from .importing import (
     MAX_REPORTED_ERRORS,
-    MEMBER_COLUMNS,
-    STATUS_COLUMNS,
     ImportRefused,
     ParsedCsv,
     looks_like_my_number,

@@ -187,6 +187,8 @@ IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "add"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
 IMPORT_EXPORT_TMP_STORAGE_CLASS = "import_export.tmp_storages.MediaStorage"
+# Registry uploads larger than this (bytes) are imported by a background job (members.import_jobs).
+IMPORT_BACKGROUND_BYTES = env_int("IMPORT_BACKGROUND_BYTES", 2_000_000, minimum=0)
 
 # Celery: without a broker, tasks run in-process (the embedded default; `make demo` needs no Redis).
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "")

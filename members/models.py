@@ -354,3 +354,7 @@ class RegistrationStatus(models.Model):
 
     def __str__(self) -> str:
         return f"{self.person_id} {self.as_of} {self.status}"
+
+
+# Background imports from the admin (members/import_jobs.py keeps the model beside its services).
+from .import_jobs import ImportJob, ImportJobState, ImportKind  # noqa: E402, F401

@@ -409,4 +409,13 @@ def daily_jobs_run(*, today: date, acting_user=None) -> dict[str, int]:
             certificates_apply_registration_status(today=today, acting_user=acting_user)
         ),
         "返却期限超過": len(certificates_mark_overdue(today=today, acting_user=acting_user)),
+        **_elderly_daily_jobs(today=today, acting_user=acting_user),
     }
+
+
+def _elderly_daily_jobs(*, today: date, acting_user=None) -> dict[str, int]:
+    # 高齢受給者証: losses, overdue returns and the day's events (elderly.services), after the steps
+    # above so that today's losses and expiries are already recorded.
+    from elderly.services import elderly_daily_jobs
+
+    return elderly_daily_jobs(today=today, acting_user=acting_user)

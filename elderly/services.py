@@ -162,6 +162,15 @@ def next_redetermination(after: date) -> date | None:
     return candidate if candidate > after else date(after.year + 1, month, 1)
 
 
+def last_redetermination(on: date) -> date | None:
+    """The latest yearly re-determination day on or before `on` (None without the setting)."""
+    month = settings.ELDERLY_REDETERMINATION_MONTH
+    if not month:
+        return None
+    candidate = date(on.year, month, 1)
+    return candidate if candidate <= on else date(on.year - 1, month, 1)
+
+
 def card_valid_until(person: Person, certificate: Certificate, effective_from: date) -> date:
     """Never past the day before the 75th birthday, nor the 資格確認書's end of cover, nor the day
     before the next yearly re-determination (rules.md)."""
@@ -298,6 +307,8 @@ def detect_events(*, today: date) -> list[Found]:
                 kind, effective = ElderlyEventKind.NEW_DEPENDENT, p.acquired_on
             else:
                 kind, effective = ElderlyEventKind.NEW_HOLDER, max(c.issue_date, start)
+            # The card must cover today: not from before this year's re-determination.
+            effective = max(effective, last_redetermination(today) or effective)
             found.append(Found(p, c, kind, effective, p.ratio))
             continue
         card = cards_today.get(p.card_id) or ElderlyCard.objects.get(pk=p.card_id)

@@ -527,6 +527,10 @@ def registration_status_import(
     from certificates.lifecycle import certificates_apply_registration_snapshot
 
     certificates_apply_registration_snapshot(snapshot=snapshot, acting_user=acting_user)
+    # rules.md "The monthly cycle": once committed, the month's run is prepared as a draft.
+    from elderly.monthly import monthly_run_after_import
+
+    monthly_run_after_import(snapshot=snapshot, acting_user=acting_user)
     by_status = dict(Counter(rec.status for rec in records))
     audit_event(
         action="import.registration_status",

@@ -181,20 +181,28 @@ class ElderlyCard(models.Model):
     def __str__(self) -> str:
         return f"{self.number} {self.person_id}"
 
-    def effective_state(self, today: date | None = None) -> str:
+    @staticmethod
+    def state_as_of(
+        state: str, superseded_from: date | None, valid_until: date, today: date
+    ) -> str:
         """As of today, like a certificate's: a replaced card is 返却待ち only from the day its
-        successor takes effect, and 返却不要 once its own 有効期限 has passed."""
-        today = today or timezone.localdate()
-        if self.state == CertificateState.RETURN_PENDING and (
-            self.superseded_from is not None and today < self.superseded_from
+        successor takes effect, and 返却不要 once its own 有効期限 has passed (exports use this on
+        plain values)."""
+        if state == CertificateState.RETURN_PENDING and (
+            superseded_from is not None and today < superseded_from
         ):
             return CertificateState.ACTIVE
         if (
-            self.state in (CertificateState.ACTIVE, CertificateState.RETURN_PENDING)
-            and self.valid_until < today
+            state in (CertificateState.ACTIVE, CertificateState.RETURN_PENDING)
+            and valid_until < today
         ):
             return CertificateState.NO_RETURN
-        return self.state
+        return state
+
+    def effective_state(self, today: date | None = None) -> str:
+        return self.state_as_of(
+            self.state, self.superseded_from, self.valid_until, today or timezone.localdate()
+        )
 
     def is_overdue(self, today: date | None = None) -> bool:
         today = today or timezone.localdate()

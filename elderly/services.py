@@ -54,8 +54,27 @@ def _require_role(user, *roles: str, action: str) -> None:
 # --- 基準収入額適用 ------------------------------------------------------------------------------
 
 
-def _check_overlap(member: Person, valid_from: date, valid_to: date | None, exclude_pk=None):
-    others = IncomeBasisApplication.objects.select_for_update().filter(member=member)
+def income_basis_validate(
+    *,
+    member: Person,
+    valid_from: date,
+    valid_to: date | None,
+    decided_on: date,
+    exclude_pk: int | None = None,
+) -> None:
+    """The checks of a 基準収入額適用 record (the service and the admin form use this one):
+    for a 被保険者, dates in order, decided not in the future, no overlap with another of theirs."""
+    if member.relationship != Relationship.SELF:
+        raise ValidationError(
+            f"{member.key}: 基準収入額適用は被保険者(本人)について記録します(被扶養者には記録できません)"
+        )
+    if valid_to is not None and valid_to < valid_from:
+        raise ValidationError(
+            f"適用終了日({valid_to:%Y-%m-%d})が適用開始日({valid_from:%Y-%m-%d})より前です"
+        )
+    if decided_on > timezone.localdate():
+        raise ValidationError(f"決定日({decided_on:%Y-%m-%d})が未来の日付です")
+    others = IncomeBasisApplication.objects.filter(member=member)
     if exclude_pk is not None:
         others = others.exclude(pk=exclude_pk)
     for other in others:
@@ -81,18 +100,11 @@ def income_basis_record(
 ) -> IncomeBasisApplication:
     """Record a 基準収入額適用 decision for a 被保険者 (a clerk, on the member's application)."""
     _require_role(acting_user, CLERK, SUPERVISOR, action="基準収入額適用を記録")
+    # The member's row lock serialises two clerks recording for the same household.
     member = Person.objects.select_for_update().get(pk=member.pk)
-    if member.relationship != Relationship.SELF:
-        raise ValidationError(
-            f"{member.key}: 基準収入額適用は被保険者(本人)について記録します(被扶養者には記録できません)"
-        )
-    if valid_to is not None and valid_to < valid_from:
-        raise ValidationError(
-            f"適用終了日({valid_to:%Y-%m-%d})が適用開始日({valid_from:%Y-%m-%d})より前です"
-        )
-    if decided_on > timezone.localdate():
-        raise ValidationError(f"決定日({decided_on:%Y-%m-%d})が未来の日付です")
-    _check_overlap(member, valid_from, valid_to)
+    income_basis_validate(
+        member=member, valid_from=valid_from, valid_to=valid_to, decided_on=decided_on
+    )
     app = IncomeBasisApplication.objects.create(
         member=member,
         valid_from=valid_from,
@@ -120,11 +132,14 @@ def income_basis_end(
     """End a 基準収入額適用 (its last day): from the next day the household's ratio is re-decided."""
     _require_role(acting_user, CLERK, SUPERVISOR, action="基準収入額適用を終了")
     app = IncomeBasisApplication.objects.select_for_update().get(pk=application.pk)
-    if valid_to < app.valid_from:
-        raise ValidationError(
-            f"適用終了日({valid_to:%Y-%m-%d})が適用開始日({app.valid_from:%Y-%m-%d})より前です"
-        )
-    _check_overlap(app.member, app.valid_from, valid_to, exclude_pk=app.pk)
+    Person.objects.select_for_update().get(pk=app.member_id)
+    income_basis_validate(
+        member=app.member,
+        valid_from=app.valid_from,
+        valid_to=valid_to,
+        decided_on=app.decided_on,
+        exclude_pk=app.pk,
+    )
     was = app.valid_to
     app.valid_to = valid_to
     app.save(update_fields=["valid_to", "updated_at"])

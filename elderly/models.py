@@ -316,6 +316,16 @@ class ElderlyEvent(models.Model):
         on_delete=models.PROTECT,
         related_name="source_event",
     )
+    # With ELDERLY_RATIO_ON_CERTIFICATE=1 the event re-issues the 資格確認書 printing the new ratio
+    # (施行規則§52) instead of a 高齢受給者証.
+    new_certificate = models.OneToOneField(
+        "certificates.Certificate",
+        verbose_name="再交付した資格確認書",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
     detail = models.CharField("内容", max_length=200, blank=True)
 
     class Meta:

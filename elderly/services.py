@@ -230,6 +230,9 @@ def _candidates(on: date):
         Person.objects.filter(_elderly_on(on))
         .annotate(
             cert_id=Subquery(_covering_certificate(on)),
+            cert_ratio=Subquery(
+                Certificate.objects.filter(pk=OuterRef("cert_id")).values("copay_ratio")[:1]
+            ),
             card_id=Subquery(_covering_card(on)),
             ratio=copay_ratio(on),
         )
@@ -251,16 +254,19 @@ def _member_changed_on(person: Person, since: date) -> date | None:
     return days[-1] if days and days[-1] > since else None
 
 
-def _change_cause(person: Person, card: ElderlyCard, today: date) -> tuple[str, date, str]:
-    """Why the card in force no longer fits, and from when (rules.md's table)."""
+def _change_cause(
+    person: Person, since: date, household_id: int | None, today: date
+) -> tuple[str, date, str]:
+    """Why the card (or ratio-printing certificate) in force since `since` no longer fits, and
+    from when (rules.md's table). `household_id`: the 被保険者 it was issued for, when known."""
     household = person.household_member
-    if card.household_id != household.pk:
-        changed = _member_changed_on(person, card.effective_from) or today
+    if household_id is not None and household_id != household.pk:
+        changed = _member_changed_on(person, since) or today
         return ElderlyEventKind.MEMBER_CHANGE, changed, f"被保険者 {household.key}"
     for app in IncomeBasisApplication.objects.filter(member=household).order_by("valid_from"):
-        if card.effective_from < app.valid_from <= today:
+        if since < app.valid_from <= today:
             return ElderlyEventKind.INCOME_BASIS, app.valid_from, f"決定日 {app.decided_on}"
-        if app.valid_to is not None and card.effective_from < app.valid_to + timedelta(1) <= today:
+        if app.valid_to is not None and since < app.valid_to + timedelta(1) <= today:
             return (
                 ElderlyEventKind.INCOME_BASIS_END,
                 app.valid_to + timedelta(days=1),
@@ -268,12 +274,12 @@ def _change_cause(person: Person, card: ElderlyCard, today: date) -> tuple[str, 
             )
     if person.member_id is not None:
         m_start = elderly_start(household.birth_date)
-        if card.effective_from < m_start <= today:
+        if since < m_start <= today:
             return ElderlyEventKind.MEMBER_ELDERLY, m_start, f"被保険者 {household.key}"
     # 月額変更: the ratio of the month of the new 標準報酬月額, from its 1st.
     return (
         ElderlyEventKind.REMUNERATION,
-        max(today.replace(day=1), card.effective_from),
+        max(today.replace(day=1), since),
         f"標準報酬月額 {household.standard_remuneration or 0:,}円",
     )
 
@@ -303,20 +309,26 @@ def detect_events(*, today: date) -> list[Found]:
             certs[pk] = Certificate.objects.get(pk=pk)
         return certs[pk]
 
+    on_cert = settings.ELDERLY_RATIO_ON_CERTIFICATE
+
+    def fits(p) -> bool:
+        """With the ratio printed on the 資格確認書, its printed ratio is what must fit."""
+        return p.cert_ratio == p.ratio
+
     # Reaching 70: effective on the 1st of next month (born on the 1st: that is the birthday month).
     nxt = month_end(today) + timedelta(days=1)
     for p in _candidates(nxt).filter(birth_date__gt=elderly_birth_cutoff(nxt - timedelta(days=1))):
-        if p.pk in pending or p.card_id is not None:
+        if p.pk in pending or p.card_id is not None or (on_cert and fits(p)):
             continue
         found.append(Found(p, cert(p.cert_id), ElderlyEventKind.REACHING_70, nxt, p.ratio))
     seen = {f.person.pk for f in found}
 
-    cards_today = {}
     for p in _candidates(today):
         if p.pk in pending or p.pk in seen:
             continue
-        if p.card_id is None:
-            c = cert(p.cert_id)
+        c = cert(p.cert_id)
+        has_card = bool(c.copay_ratio) if on_cert else p.card_id is not None
+        if not has_card:
             start = elderly_start(p.birth_date)
             if p.member_id is not None and p.acquired_on > start:
                 kind, effective = ElderlyEventKind.NEW_DEPENDENT, p.acquired_on
@@ -326,28 +338,34 @@ def detect_events(*, today: date) -> list[Found]:
             effective = max(effective, last_redetermination(today) or effective)
             found.append(Found(p, c, kind, effective, p.ratio))
             continue
-        card = cards_today.get(p.card_id) or ElderlyCard.objects.get(pk=p.card_id)
+        if on_cert:
+            if fits(p):
+                continue
+            kind, effective, detail = _change_cause(p, c.issue_date, None, today)
+            found.append(Found(p, c, kind, effective, p.ratio, None, detail))
+            continue
+        card = ElderlyCard.objects.get(pk=p.card_id)
         if card.copay_ratio == p.ratio and card.household_id == p.household_member.pk:
             continue
-        kind, effective, detail = _change_cause(p, card, today)
-        found.append(Found(p, cert(p.cert_id), kind, effective, p.ratio, card, detail))
+        kind, effective, detail = _change_cause(p, card.effective_from, card.household_id, today)
+        found.append(Found(p, c, kind, effective, p.ratio, card, detail))
     seen |= {f.person.pk for f in found}
 
     yearly = next_redetermination(today)
     if yearly is not None and (yearly - timedelta(days=1)).month == today.month:
         for p in _candidates(yearly):
-            if p.pk in pending or p.pk in seen:
+            if p.pk in pending or p.pk in seen or (on_cert and fits(p)):
                 continue
-            replaces = ElderlyCard.objects.covering(yearly - timedelta(days=1)).filter(person=p)
-            found.append(
-                Found(
-                    p,
-                    cert(p.cert_id),
-                    ElderlyEventKind.YEARLY,
-                    yearly,
-                    p.ratio,
-                    replaces.order_by("-effective_from").first(),
+            replaces = None
+            if not on_cert:
+                replaces = (
+                    ElderlyCard.objects.covering(yearly - timedelta(days=1))
+                    .filter(person=p)
+                    .order_by("-effective_from")
+                    .first()
                 )
+            found.append(
+                Found(p, cert(p.cert_id), ElderlyEventKind.YEARLY, yearly, p.ratio, replaces)
             )
     return found
 
@@ -381,7 +399,11 @@ def elderly_events_prepare(*, today: date, acting_user=None) -> ElderlyBatch | N
                 certificate=f.certificate,
                 kind=f.kind,
                 effective_from=f.effective_from,
-                valid_until=card_valid_until(f.person, f.certificate, f.effective_from),
+                valid_until=(
+                    f.certificate.valid_until
+                    if settings.ELDERLY_RATIO_ON_CERTIFICATE
+                    else card_valid_until(f.person, f.certificate, f.effective_from)
+                ),
                 copay_ratio=f.ratio,
                 route=return_route_for(f.person),
                 replaces=f.replaces,
@@ -429,6 +451,8 @@ def _still_due(event: ElderlyEvent) -> str:
     cert = Certificate.objects.get(pk=event.certificate_id)
     if cert.state != CertificateState.ACTIVE or cert.valid_until < day:
         return f"資格確認書 {cert.number} が{cert.effective_state()}"
+    if settings.ELDERLY_RATIO_ON_CERTIFICATE:
+        return ""
     if ElderlyCard.objects.filter(
         person_id=event.person_id, effective_from=day, state=CertificateState.ACTIVE
     ).exists():
@@ -454,7 +478,7 @@ def elderly_batch_approve(*, batch: ElderlyBatch, acting_user) -> ElderlyBatch:
         )
     today = timezone.localdate()
     events = list(
-        ElderlyEvent.objects.select_for_update()
+        ElderlyEvent.objects.select_for_update(of=("self",))
         .filter(batch=batch, card__isnull=True)
         .select_related("person", "household", "replaces")
         .order_by("pk")
@@ -475,9 +499,13 @@ def elderly_batch_approve(*, batch: ElderlyBatch, acting_user) -> ElderlyBatch:
             e.save(update_fields=["detail"])
         else:
             due.append(e)
+    now = timezone.now()
+    if settings.ELDERLY_RATIO_ON_CERTIFICATE:
+        return _approve_as_certificates(
+            batch, due, skipped=len(events) - len(due), user=acting_user
+        )
     numbers = allocate_elderly_numbers(len(due), on=today) if due else []
     issued: list[ElderlyCard] = []
-    now = timezone.now()
     for e, number in zip(due, numbers, strict=True):
         if e.replaces is not None:
             _supersede(e.replaces, from_day=e.effective_from, today=today, acting_user=acting_user)
@@ -527,6 +555,73 @@ def elderly_batch_approve(*, batch: ElderlyBatch, acting_user) -> ElderlyBatch:
     return batch
 
 
+def _approve_as_certificates(batch, due: list[ElderlyEvent], *, skipped: int, user) -> ElderlyBatch:
+    """ELDERLY_RATIO_ON_CERTIFICATE=1 (施行規則§52): the 資格確認書 prints the ratio, so an event
+    re-issues it (再交付(記載事項変更): the old one is returned like after a change of details) with
+    the ratio of the event's effective date. Its 高齢受給者証発効日 keeps the certificates export's
+    meaning: the holder's own 高齢受給者 start."""
+    from certificates.lifecycle import certificate_require_return_after_change
+    from certificates.models import IssueReason
+    from certificates.services import certificate_issue
+    from documents.render import Chunk, render_chunk
+    from documents.selectors import household_data
+
+    today = timezone.localdate()
+    issued: list[Certificate] = []
+    for e in due:
+        old = certificate_require_return_after_change(
+            certificate=Certificate.objects.get(pk=e.certificate_id),
+            received_on=today,
+            acting_user=user,
+        )
+        new = certificate_issue(
+            person=e.person,
+            reason=IssueReason.REISSUE_CHANGE,
+            issue_date=today,
+            valid_until=old.valid_until,
+            route=old.route,
+            acting_user=user,
+            elderly_start=elderly_start(e.person.birth_date),
+            copay_ratio=e.copay_ratio,
+            registration_status=old.registration_status,
+            ec_expiry=old.ec_expiry,
+            replaces=old,
+        )
+        e.new_certificate = new
+        e.save(update_fields=["new_certificate"])
+        issued.append(new)
+    batch.state = BatchState.ISSUED if issued else BatchState.EMPTY
+    batch.approved_by = user
+    batch.approved_at = timezone.now()
+    batch.save(update_fields=["state", "approved_by", "approved_at", "updated_at"])
+    audit_event(
+        action="elderly_batch.approved",
+        actor=user,
+        obj=batch,
+        issued=len(issued),
+        skipped=skipped,
+        on_certificate=True,
+    )
+    if issued:
+        groups: dict[int, list[Certificate]] = {}
+        for c in Certificate.objects.filter(pk__in=[c.pk for c in issued]).select_related(
+            "person", "person__member", "person__member__employer", "person__employer"
+        ):
+            groups.setdefault(c.person.household_member.pk, []).append(c)
+        households = tuple(
+            household_data(
+                certs[0].person.household_member,
+                [(c, c.pk) for c in certs],
+                route=certs[0].route,
+                letter_date=today,
+            )
+            for certs in groups.values()
+        )
+        result = render_chunk(Chunk(households=households))
+        _store_pdf(batch, result.pdf, result.skipped)
+    return batch
+
+
 def _supersede(card: ElderlyCard, *, from_day: date, today: date, acting_user) -> None:
     """The replaced card is recovered like a certificate: 返却待ち from the day the new one takes
     effect, due 5 days after that day (or after today, when the new one is issued afterwards), by
@@ -563,16 +658,19 @@ def _supersede(card: ElderlyCard, *, from_day: date, today: date, acting_user) -
 
 
 def _render_and_store(batch: ElderlyBatch, cards: list[ElderlyCard]) -> None:
-    from pypdf import PdfReader
-
     from .documents import render_elderly_cards
 
     result = render_elderly_cards(cards)
-    if result.pdf:
-        name = f"elderly/batch-{batch.pk}.pdf"
-        batch.pdf.save(name, ContentFile(result.pdf), save=False)
-        batch.page_count = len(PdfReader(io.BytesIO(result.pdf)).pages)
-    batch.skipped = [s.as_json() for s in result.skipped]
+    _store_pdf(batch, result.pdf, result.skipped)
+
+
+def _store_pdf(batch: ElderlyBatch, pdf: bytes, skipped) -> None:
+    from pypdf import PdfReader
+
+    if pdf:
+        batch.pdf.save(f"elderly/batch-{batch.pk}.pdf", ContentFile(pdf), save=False)
+        batch.page_count = len(PdfReader(io.BytesIO(pdf)).pages)
+    batch.skipped = [s.as_json() for s in skipped]
     batch.save(update_fields=["pdf", "page_count", "skipped", "updated_at"])
     audit_event(
         action="elderly_batch.rendered",
@@ -632,7 +730,7 @@ def elderly_cards_apply_losses(*, today: date, acting_user=None) -> list[Elderly
     before the loss needs no return. Safe to repeat (only stored-有効 cards are looked at)."""
     changed = []
     for card in (
-        ElderlyCard.objects.select_for_update()
+        ElderlyCard.objects.select_for_update(of=("self",))
         .filter(
             state=CertificateState.ACTIVE,
             person__lost_on__isnull=False,

@@ -322,3 +322,67 @@ def test_the_pdf_holds_the_card_and_the_return_note(supervisor, tmp_path):
     assert "3割" in text and new.number in text and old.number in text
     assert "𠮷" in text
     assert new.batch.page_count == 2
+
+
+# --- ELDERLY_RATIO_ON_CERTIFICATE=1: the 資格確認書 prints the ratio ---------------------------------
+
+
+@override_settings(ELDERLY_RATIO_ON_CERTIFICATE=True)
+def test_with_the_ratio_on_the_certificate_a_change_reissues_the_certificate(supervisor, tmp_path):
+    m = member(birth_date=date(1954, 2, 2), standard_remuneration=279_999)
+    old = certificate_issue(
+        person=m,
+        reason="未登録",
+        issue_date=date(2026, 4, 1),
+        valid_until=date(2028, 3, 31),
+        route="事業主経由",
+        elderly_start=date(2024, 3, 1),
+        copay_ratio="2割",
+    )
+    assert detect_events(today=date(2026, 11, 2)) == []  # the printed ratio fits
+    m.standard_remuneration = 280_000
+    m.save()
+    with at(date(2026, 12, 10)):
+        batch = elderly_events_prepare(today=date(2026, 12, 10))
+        elderly_batch_approve(batch=batch, acting_user=supervisor)
+    event = batch.events.get()
+    assert event.kind == "標準報酬月額変更" and event.valid_until == old.valid_until
+    new = event.new_certificate
+    old.refresh_from_db()
+    assert (new.reason, new.copay_ratio, new.elderly_start) == (
+        "再交付(記載事項変更)",
+        "3割",
+        date(2024, 3, 1),
+    )
+    assert new.replaces == old and old.state == "返却待ち"
+    assert not ElderlyCard.objects.exists()
+    batch.refresh_from_db()
+    assert batch.skipped == []
+    pdf = tmp_path / "c.pdf"
+    pdf.write_bytes(batch.pdf.read())
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "健康保険 資格確認書" in text and "一部負担金の割合 3割" in text
+    assert "健康保険 高齢受給者証" not in text
+    assert detect_events(today=date(2026, 12, 11)) == []  # repeat: the new certificate fits
+
+
+@override_settings(ELDERLY_RATIO_ON_CERTIFICATE=True)
+def test_with_the_ratio_on_the_certificate_reaching_70_reissues_only_when_it_differs():
+    m = member(birth_date=date(1956, 12, 10), standard_remuneration=300_000)
+    certificate_issue(
+        person=m,
+        reason="未登録",
+        issue_date=date(2026, 4, 1),
+        valid_until=date(2028, 3, 31),
+        route="事業主経由",
+        elderly_start=date(2027, 1, 1),
+        copay_ratio="3割",
+    )
+    assert detect_events(today=date(2026, 12, 1)) == []
+    m.standard_remuneration = 200_000
+    m.save()
+    assert kinds(detect_events(today=date(2026, 12, 1))) == {
+        (m.pk, "70歳到達", date(2027, 1, 1), "2割")
+    }

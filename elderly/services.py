@@ -234,6 +234,12 @@ def _candidates(on: date):
                 Certificate.objects.filter(pk=OuterRef("cert_id")).values("copay_ratio")[:1]
             ),
             card_id=Subquery(_covering_card(on)),
+            card_ratio=Subquery(
+                ElderlyCard.objects.filter(pk=OuterRef("card_id")).values("copay_ratio")[:1]
+            ),
+            card_household_id=Subquery(
+                ElderlyCard.objects.filter(pk=OuterRef("card_id")).values("household_id")[:1]
+            ),
             ratio=copay_ratio(on),
         )
         .filter(cert_id__isnull=False)
@@ -326,8 +332,13 @@ def detect_events(*, today: date) -> list[Found]:
     for p in _candidates(today):
         if p.pk in pending or p.pk in seen:
             continue
+        has_card = bool(p.cert_ratio) if on_cert else p.card_id is not None
+        if has_card and on_cert and fits(p):
+            continue
+        if has_card and not on_cert:
+            if p.card_ratio == p.ratio and p.card_household_id == p.household_member.pk:
+                continue
         c = cert(p.cert_id)
-        has_card = bool(c.copay_ratio) if on_cert else p.card_id is not None
         if not has_card:
             start = elderly_start(p.birth_date)
             if p.member_id is not None and p.acquired_on > start:
@@ -339,14 +350,11 @@ def detect_events(*, today: date) -> list[Found]:
             found.append(Found(p, c, kind, effective, p.ratio))
             continue
         if on_cert:
-            if fits(p):
-                continue
             kind, effective, detail = _change_cause(p, c.issue_date, None, today)
             found.append(Found(p, c, kind, effective, p.ratio, None, detail))
             continue
+        # Only a card that no longer fits (compared above in the query's columns) is loaded.
         card = ElderlyCard.objects.get(pk=p.card_id)
-        if card.copay_ratio == p.ratio and card.household_id == p.household_member.pk:
-            continue
         kind, effective, detail = _change_cause(p, card.effective_from, card.household_id, today)
         found.append(Found(p, c, kind, effective, p.ratio, card, detail))
     seen |= {f.person.pk for f in found}
@@ -628,6 +636,13 @@ def _supersede(card: ElderlyCard, *, from_day: date, today: date, acting_user) -
     the household's route (施行規則§51 applied to the 高齢受給者証)."""
     card = ElderlyCard.objects.select_for_update().get(pk=card.pk)
     if card.state != CertificateState.ACTIVE:
+        return
+    if card.valid_until < from_day:
+        # It ends before its successor starts (the yearly re-determination): nothing to recover.
+        card.state = CertificateState.NO_RETURN
+        card.state_note = "有効期限切れ(次の証へ)"
+        card.state_changed_at = timezone.now()
+        card.save(update_fields=["state", "state_note", "state_changed_at", "updated_at"])
         return
     card.state = CertificateState.RETURN_PENDING
     card.superseded_from = from_day

@@ -203,6 +203,8 @@ def test_yearly_redetermination_is_listed_in_july_for_1_august(supervisor):
     assert kinds(found) == {(m.pk, "年次判定", date(2027, 8, 1), "2割")}
     second = _issue_one(m, today=date(2027, 7, 1), supervisor=supervisor)
     assert second.valid_until == date(2028, 7, 31) and second.replaces == first
+    first.refresh_from_db()
+    assert first.state == "返却不要"  # it ended the day before its successor: nothing to recover
 
 
 @override_settings(ELDERLY_REDETERMINATION_MONTH=0)

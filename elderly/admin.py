@@ -20,13 +20,13 @@ from simple_history.admin import SimpleHistoryAdmin
 from certificates.models import CertificateState
 from core.admin import ReadOnlyAdmin
 from core.models import audit_event
+from members.models import IncomeBasisApplication
 
 from .models import (
     BatchState,
     ElderlyBatch,
     ElderlyCard,
     ElderlyEvent,
-    IncomeBasisApplication,
     MonthlyPreparation,
 )
 from .services import (

@@ -32,10 +32,8 @@ from django.db.models.lookups import GreaterThan, GreaterThanOrEqual, LessThanOr
 
 from certificates.models import CopayRatio
 from members.dates import ELDERLY_AGE, elderly_start, late_elderly_start
-from members.models import Person
+from members.models import IncomeBasisApplication, Person
 from members.selectors import late_elderly_birth_cutoff
-
-from .models import IncomeBasisApplication
 
 # 健康保険法施行令§34①: 70–74 pay 3割 when the 標準報酬月額 is 280,000 yen or more.
 HIGH_INCOME_REMUNERATION = 280_000

@@ -99,3 +99,8 @@ def monthly_run_prepare(*, snapshot_id: int, user_id: int | None = None) -> Mont
         run=run,
         summary=run.summary,
     )
+
+
+def on_registration_snapshot_imported(sender, *, snapshot, acting_user=None, **kwargs) -> None:
+    """members.signals.registration_snapshot_imported → the month's draft after commit."""
+    monthly_run_after_import(snapshot=snapshot, acting_user=acting_user)

@@ -26,7 +26,7 @@ from certificates.models import Certificate, CertificateState
 from core.models import AuditEvent, NumberSequence, audit_event
 from core.roles import CLERK, SUPERVISOR, user_has_role
 from members.dates import elderly_start, fiscal_year, late_elderly_start, month_end
-from members.models import Person, Relationship
+from members.models import IncomeBasisApplication, Person, Relationship
 
 from .copay import copay_ratio, elderly_birth_cutoff, late_birth_cutoff
 from .models import (
@@ -35,7 +35,6 @@ from .models import (
     ElderlyCard,
     ElderlyEvent,
     ElderlyEventKind,
-    IncomeBasisApplication,
 )
 
 logger = logging.getLogger(__name__)

@@ -62,6 +62,7 @@ from .models import (
     RegistrationStatusValue,
     Relationship,
 )
+from .signals import registration_snapshot_imported
 from .staging import CHUNK_ROWS, Stage, distinct, execute, param_date, param_datetime, qn, scalar
 
 Progress = Callable[[str, float], None]
@@ -829,10 +830,10 @@ def registration_status_import(
     from certificates.lifecycle import certificates_apply_registration_snapshot
 
     certificates_apply_registration_snapshot(snapshot=snapshot, acting_user=acting_user)
-    # rules.md "The monthly cycle": once committed, the month's run is prepared as a draft.
-    from elderly.monthly import monthly_run_after_import
-
-    monthly_run_after_import(snapshot=snapshot, acting_user=acting_user)
+    # rules.md "The monthly cycle": the month's draft run is prepared after commit (elderly.monthly).
+    registration_snapshot_imported.send(
+        sender=RegistrationSnapshot, snapshot=snapshot, acting_user=acting_user
+    )
     audit_event(
         action="import.registration_status",
         actor=acting_user,

@@ -8,9 +8,9 @@ def make_elderly_rows(*, person, certificate, snapshot, run, clerk) -> None:
         ElderlyBatch,
         ElderlyCard,
         ElderlyEvent,
-        IncomeBasisApplication,
         MonthlyPreparation,
     )
+    from members.models import IncomeBasisApplication
 
     IncomeBasisApplication.objects.create(
         member=person, valid_from=date(2025, 8, 1), decided_on=date(2025, 9, 1), recorded_by=clerk

@@ -15,8 +15,9 @@ from certificates.services import certificate_issue
 from core.exports import CERTIFICATE_HEADER
 from core.models import AuditEvent
 from elderly.exports import ELDERLY_CARD_HEADER
-from elderly.models import ElderlyCard, IncomeBasisApplication
+from elderly.models import ElderlyCard
 from elderly.services import elderly_batch_approve, elderly_events_prepare
+from members.models import IncomeBasisApplication
 from tests.certificates.factories import dependent, member
 
 pytestmark = pytest.mark.django_db
@@ -57,7 +58,7 @@ def add_basis(client, m, **extra):
         "note": "",
         **extra,
     }
-    return client.post(reverse("admin:elderly_incomebasisapplication_add"), data)
+    return client.post(reverse("admin:members_incomebasisapplication_add"), data)
 
 
 def test_clerk_records_income_basis_through_the_service(client, clerk, today):
@@ -82,7 +83,7 @@ def test_clerk_ends_income_basis_and_only_the_end_changes(client, clerk, today):
     client.force_login(clerk)
     add_basis(client, m)
     app = IncomeBasisApplication.objects.get()
-    url = reverse("admin:elderly_incomebasisapplication_change", args=[app.pk])
+    url = reverse("admin:members_incomebasisapplication_change", args=[app.pk])
     r = client.post(url, {"valid_to": "2026-07-31", "note": ""})
     assert r.status_code == 200 and "適用開始日" in r.content.decode()
     r = client.post(url, {"valid_to": "2026-12-31", "note": ""})
@@ -95,7 +96,7 @@ def test_clerk_ends_income_basis_and_only_the_end_changes(client, clerk, today):
 def test_auditor_reads_but_cannot_record(client, auditor, today):
     m, _ = household()
     client.force_login(auditor)
-    assert client.get(reverse("admin:elderly_incomebasisapplication_changelist")).status_code == 200
+    assert client.get(reverse("admin:members_incomebasisapplication_changelist")).status_code == 200
     assert add_basis(client, m).status_code == 403
     assert not IncomeBasisApplication.objects.exists()
 

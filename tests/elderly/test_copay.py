@@ -5,8 +5,8 @@ from datetime import date
 import pytest
 
 from elderly.copay import elderly_birth_cutoff, late_birth_cutoff, ratio_on
-from elderly.models import IncomeBasisApplication
 from members.dates import elderly_start, late_elderly_start
+from members.models import IncomeBasisApplication
 from tests.certificates.factories import dependent, member
 
 ON = date(2026, 12, 1)

@@ -23,12 +23,12 @@ from django.utils import timezone
 
 from certificates.lifecycle import RETURN_DAYS, normalize_number, return_route_for
 from certificates.models import Certificate, CertificateState
+from certificates.rules import copay_ratio_on
 from core.models import AuditEvent, NumberSequence, audit_event
 from core.roles import CLERK, SUPERVISOR, user_has_role
-from members.dates import elderly_start, fiscal_year, late_elderly_start, month_end
+from members.dates import fiscal_year, month_end
 from members.models import IncomeBasisApplication, Person, Relationship
 
-from .copay import copay_ratio, elderly_birth_cutoff, late_birth_cutoff
 from .models import (
     BatchState,
     ElderlyBatch,
@@ -189,7 +189,7 @@ def card_valid_until(person: Person, certificate: Certificate, effective_from: d
     """Never past the day before the 75th birthday, nor the 資格確認書's end of cover, nor the day
     before the next yearly re-determination (rules.md)."""
     candidates = [
-        late_elderly_start(person.birth_date) - timedelta(days=1),
+        person.age_cover_until,  # the day before the 75th birthday (members.dates)
         certificate.valid_until,
     ]
     yearly = next_redetermination(effective_from)
@@ -215,16 +215,14 @@ def _covering_card(on: date):
 
 def _elderly_on(on: date) -> Q:
     """The person is a 高齢受給者 on the day (start come, not 75) and still qualified."""
-    return Q(
-        birth_date__lte=elderly_birth_cutoff(on),
-        birth_date__gt=late_birth_cutoff(on),
-        acquired_on__lte=on,
-    ) & (Q(lost_on__isnull=True) | Q(lost_on__gt=on))
+    return Q(elderly_from__lte=on, age_cover_until__gte=on, acquired_on__lte=on) & (
+        Q(lost_on__isnull=True) | Q(lost_on__gt=on)
+    )
 
 
 def _candidates(on: date):
     """Persons who are 高齢受給者 on the day and hold a 資格確認書 covering it, with that certificate,
-    the card covering the day and their ratio on the day — one query, the ratio from elderly.copay."""
+    the card covering the day and their ratio on the day — one query, the ratio from certificates.rules.copay_ratio_on."""
     return (
         Person.objects.filter(_elderly_on(on))
         .annotate(
@@ -239,7 +237,7 @@ def _candidates(on: date):
             card_household_id=Subquery(
                 ElderlyCard.objects.filter(pk=OuterRef("card_id")).values("household_id")[:1]
             ),
-            ratio=copay_ratio(on),
+            ratio=copay_ratio_on(on),
         )
         .filter(cert_id__isnull=False)
         .select_related("member")
@@ -278,7 +276,7 @@ def _change_cause(
                 f"適用終了 {app.valid_to}",
             )
     if person.member_id is not None:
-        m_start = elderly_start(household.birth_date)
+        m_start = household.elderly_from
         if since < m_start <= today:
             return ElderlyEventKind.MEMBER_ELDERLY, m_start, f"被保険者 {household.key}"
     # 月額変更: the ratio of the month of the new 標準報酬月額, from its 1st.
@@ -322,7 +320,7 @@ def detect_events(*, today: date) -> list[Found]:
 
     # Reaching 70: effective on the 1st of next month (born on the 1st: that is the birthday month).
     nxt = month_end(today) + timedelta(days=1)
-    for p in _candidates(nxt).filter(birth_date__gt=elderly_birth_cutoff(nxt - timedelta(days=1))):
+    for p in _candidates(nxt).filter(elderly_from=nxt):
         if p.pk in pending or p.card_id is not None or (on_cert and fits(p)):
             continue
         found.append(Found(p, cert(p.cert_id), ElderlyEventKind.REACHING_70, nxt, p.ratio))
@@ -339,7 +337,7 @@ def detect_events(*, today: date) -> list[Found]:
                 continue
         c = cert(p.cert_id)
         if not has_card:
-            start = elderly_start(p.birth_date)
+            start = p.elderly_from
             if p.member_id is not None and p.acquired_on > start:
                 kind, effective = ElderlyEventKind.NEW_DEPENDENT, p.acquired_on
             else:
@@ -453,7 +451,7 @@ def _still_due(event: ElderlyEvent) -> str:
     day = event.effective_from
     if person.lost_on is not None and person.lost_on <= day:
         return f"資格喪失({person.lost_on:%Y-%m-%d})"
-    if late_elderly_start(person.birth_date) <= day:
+    if person.age_cover_until < day:
         return "75歳到達"
     cert = Certificate.objects.get(pk=event.certificate_id)
     if cert.state != CertificateState.ACTIVE or cert.valid_until < day:
@@ -588,7 +586,7 @@ def _approve_as_certificates(batch, due: list[ElderlyEvent], *, skipped: int, us
             valid_until=old.valid_until,
             route=old.route,
             acting_user=user,
-            elderly_start=elderly_start(e.person.birth_date),
+            elderly_start=e.person.elderly_from,
             copay_ratio=e.copay_ratio,
             registration_status=old.registration_status,
             ec_expiry=old.ec_expiry,

@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('certificates', '0006_runtarget_run_order'),
-        ('members', '0004_i14_income_basis'),
+        ('members', '0006_i14_income_basis'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -1,32 +1,26 @@
-"""elderly.copay: the §110 ratio as one query expression, at its boundaries."""
+"""certificates.rules.copay_ratio_on: the §110 ratio (with 基準収入額適用) as one query expression,
+at its boundaries — for one person, and as a bulk run's selection uses it."""
 
 from datetime import date
 
 import pytest
 
-from elderly.copay import elderly_birth_cutoff, late_birth_cutoff, ratio_on
-from members.dates import elderly_start, late_elderly_start
-from members.models import IncomeBasisApplication
-from tests.certificates.factories import dependent, member
+from certificates.rules import copay_ratio_on
+from certificates.services import run_create
+from members.models import IncomeBasisApplication, Person
+from tests.certificates.factories import dependent, member, snapshot
+
+
+def ratio_on(person, on):
+    return (
+        Person.objects.filter(pk=person.pk)
+        .annotate(ratio=copay_ratio_on(on))
+        .values_list("ratio", flat=True)
+        .get()
+    )
+
 
 ON = date(2026, 12, 1)
-
-
-@pytest.mark.parametrize(
-    "on",
-    [date(2026, 12, 1), date(2026, 12, 31), date(2028, 2, 29), date(2027, 3, 1), date(2027, 1, 15)],
-)
-def test_cutoffs_split_birth_dates_exactly_as_members_dates(on):
-    from datetime import timedelta
-
-    e = elderly_birth_cutoff(on)
-    assert elderly_start(e) <= on < elderly_start(e + timedelta(days=1))
-    lc = late_birth_cutoff(on)
-    assert late_elderly_start(lc) <= on < late_elderly_start(lc + timedelta(days=1))
-
-
-def test_born_on_the_first_is_elderly_from_the_birthday_month_itself():
-    assert elderly_birth_cutoff(date(2026, 12, 1)) == date(1956, 12, 1)
 
 
 @pytest.mark.django_db
@@ -92,3 +86,23 @@ def test_another_households_income_basis_does_not_count():
     )
     assert ratio_on(m, ON) == "3割"
     assert ratio_on(other, ON) == "2割"
+
+
+@pytest.mark.django_db
+def test_a_bulk_runs_ratio_follows_income_basis_on_the_later_of_issue_and_start(clerk):
+    # The run prints the ratio of max(issue date, the holder's start): the same expression, with
+    # the 基準収入額適用 window seen from that per-person day.
+    m = member(birth_date=date(1953, 6, 15), standard_remuneration=410_000)
+    d = dependent(m, birth_date=date(1957, 3, 10))  # start 2027-03-01, after the issue date
+    IncomeBasisApplication.objects.create(
+        member=m, valid_from=date(2026, 8, 1), valid_to=date(2027, 2, 28), decided_on=ON
+    )
+    snapshot(date(2026, 11, 30), [(m, "未登録", None), (d, "未登録", None)])
+    run = run_create(
+        status_date=date(2026, 11, 30),
+        issue_date=ON,
+        valid_until=date(2028, 11, 30),
+        acting_user=clerk,
+    )
+    ratios = dict(run.targets.values_list("person_id", "copay_ratio"))
+    assert ratios == {m.pk: "2割", d.pk: "3割"}  # m: window holds on ON; d: ended before 03-01

@@ -11,12 +11,12 @@ from django.db.models import Count, IntegerField, Value
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
-from core.models import audit_event
+from core.models import AuditEvent, audit_event
 from core.roles import CLERK, SUPERVISOR, user_has_role
 from members.models import Person
 
 from . import issue_sql, rules
-from .lifecycle import certificates_require_return
+from .lifecycle import NOTE_EXPIRED, certificates_require_return
 from .models import (
     Certificate,
     CertificateState,
@@ -29,29 +29,105 @@ from .models import (
 from .numbering import allocate_certificate_numbers
 from .selectors import RUN_TARGET_COLUMNS, issuance_targets
 
+# --- issuing, written once ----------------------------------------------------------------------
 
-def _retire_superseded(*, person_id: int, issue_date: date, acting_user=None) -> int:
-    """Stored-有効 certificates that end before `issue_date` are no longer in force when the new one
-    starts: they become 返却不要 (rules.md "After issue": an expired certificate needs no return).
-    This keeps certificate_one_active_per_person satisfiable. Returns how many changed."""
-    now = timezone.now()
-    stale = list(
-        Certificate.objects.select_for_update().filter(
-            person_id=person_id, state=CertificateState.ACTIVE, valid_until__lt=issue_date
-        )
+
+def _retire_superseded(
+    *,
+    person_ids: list[int],
+    issue_date: date,
+    replaced_ids: set[int],
+    replaced_note: str,
+    acting_user,
+    history_reason: str | None,
+) -> tuple[list[Certificate], list[Certificate]]:
+    """Before new certificates starting on `issue_date` are written for these persons, their stored
+    有効 certificates that the new ones supersede become 返却不要: those ending before the issue
+    date (an expired certificate needs no return, rules.md "After issue") and those being replaced
+    (`replaced_ids`: a renewal, a reissue). This keeps certificate_one_active_per_person
+    satisfiable. Any other 有効 certificate blocks: returned as the second list, and then nothing
+    is changed (the caller refuses). Each retired certificate gets its history row and its audit
+    event. Returns (retired, blocking).
+
+    The one retire step of issuing (bulk batches and single reissues alike): a set-wise version
+    replaces this body without touching its callers."""
+    active = list(
+        Certificate.objects.select_for_update()
+        .filter(person_id__in=person_ids, state=CertificateState.ACTIVE)
+        .order_by("pk")
     )
-    for cert in stale:
+    retired, blocking = [], []
+    now = timezone.now()
+    for cert in active:
+        if cert.valid_until < issue_date:
+            cert.state_note = NOTE_EXPIRED
+        elif cert.pk in replaced_ids:
+            cert.state_note = replaced_note
+        else:
+            blocking.append(cert)
+            continue
         cert.state = CertificateState.NO_RETURN
-        cert.state_note = "有効期限切れ"
         cert.state_changed_at = now
-        cert.save(update_fields=["state", "state_note", "state_changed_at", "updated_at"])
-        audit_event(
-            action="certificate.expired",
+        retired.append(cert)
+    if blocking or not retired:
+        return [], blocking
+    bulk_update_with_history(
+        retired,
+        Certificate,
+        ["state", "state_note", "state_changed_at", "updated_at"],
+        default_user=acting_user,
+        default_change_reason=history_reason,
+    )
+    AuditEvent.objects.bulk_create(
+        AuditEvent(
+            action="certificate.expired"
+            if c.state_note == NOTE_EXPIRED
+            else "certificate.replaced",
             actor=acting_user,
-            obj=cert,
-            valid_until=cert.valid_until.isoformat(),
+            object_type=Certificate._meta.label,
+            object_id=str(c.pk),
+            detail={"valid_until": c.valid_until.isoformat(), "reason": c.state_note},
         )
-    return len(stale)
+        for c in retired
+    )
+    return retired, blocking
+
+
+def _write_certificates(
+    *,
+    count: int,
+    run: IssuanceRun | None,
+    issue_date: date,
+    acting_user,
+    history_reason: str | None,
+    after_pk: int = 0,
+    last_pk: int = 0,
+    one: dict | None = None,
+) -> tuple[str, str]:
+    """The one writer of new certificates, for a batch of a run's frozen targets (after_pk <
+    pk ≤ last_pk) or for one certificate (`one`: its own columns): numbers allocated in one
+    block, the rows, their django-simple-history "+" rows and one "certificate.issued" audit
+    event per certificate, each written set-wise by the database. Returns the number block."""
+    numbers = allocate_certificate_numbers(count, on=issue_date)
+    block = (numbers[0], numbers[-1])
+    now = timezone.now()
+    issued = issue_sql.insert_certificates(
+        run_id=run.pk if run is not None else None,
+        issue_date=issue_date,
+        numbers=block,
+        now=now,
+        after_pk=after_pk,
+        last_pk=last_pk,
+        one=one,
+    )
+    if issued != count:
+        raise RuntimeError(f"{count}件の予定が{issued}件交付されました")
+    user_id = acting_user.pk if acting_user is not None else None
+    issue_sql.insert_certificate_history(
+        numbers=block, now=now, user_id=user_id, reason=history_reason
+    )
+    issue_sql.insert_issue_audit(numbers=block, now=now, user_id=user_id)
+    return block
 
 
 @transaction.atomic
@@ -70,7 +146,8 @@ def certificate_issue(
     replaces: Certificate | None = None,
     run: IssuanceRun | None = None,
 ) -> Certificate:
-    """Issue one 資格確認書 (reissue flows; a bulk run uses run_execute, which issues in batches).
+    """Issue one 資格確認書 (reissue flows; a bulk run uses run_execute, which issues in batches
+    through the same writer).
 
     The person's row is locked so two concurrent issues for the same person serialise here; the
     database constraint certificate_one_active_per_person stays the final guard.
@@ -88,65 +165,38 @@ def certificate_issue(
         raise ValidationError(
             f"置き換える資格確認書 {replaces.number} は {locked.key} のものではありません"
         )
-    _retire_superseded(person_id=locked.pk, issue_date=issue_date, acting_user=acting_user)
-
-    others = Certificate.objects.select_for_update().filter(
-        person_id=locked.pk, state=CertificateState.ACTIVE
+    _, blocking = _retire_superseded(
+        person_ids=[locked.pk],
+        issue_date=issue_date,
+        replaced_ids={replaces.pk} if replaces is not None else set(),
+        replaced_note=f"{reason}により置換",
+        acting_user=acting_user,
+        history_reason=None,
     )
-    if replaces is not None:
-        others = others.exclude(pk=replaces.pk)
-    blocking = list(others)
     if blocking:
         numbers = "、".join(c.number for c in blocking)
         raise ValidationError(
             f"{locked.key} {locked.name} には有効な資格確認書({numbers})があるため交付できません"
         )
-
-    now = timezone.now()
-    if replaces is not None:
-        replaces = Certificate.objects.select_for_update().get(pk=replaces.pk)
-        if replaces.state == CertificateState.ACTIVE:
-            replaces.state = CertificateState.NO_RETURN
-            replaces.state_note = f"{reason}により置換"
-            replaces.state_changed_at = now
-            replaces.save(update_fields=["state", "state_note", "state_changed_at", "updated_at"])
-            audit_event(
-                action="certificate.replaced",
-                actor=acting_user,
-                obj=replaces,
-                reason=reason,
-            )
-
-    (number,) = allocate_certificate_numbers(1, on=issue_date)
-    cert = Certificate.objects.create(
-        number=number,
-        person=locked,
+    block = _write_certificates(
+        count=1,
         run=run,
-        reason=reason,
         issue_date=issue_date,
-        valid_until=valid_until,
-        route=route,
-        elderly_start=elderly_start,
-        copay_ratio=copay_ratio,
-        printed_name=locked.name,
-        printed_name_kana=locked.name_kana,
-        registration_status=registration_status,
-        ec_expiry=ec_expiry,
-        replaces=replaces,
-        state=CertificateState.ACTIVE,
-        state_changed_at=now,
+        acting_user=acting_user,
+        history_reason=None,
+        one={
+            "person_id": locked.pk,
+            "reason": reason,
+            "valid_until": valid_until,
+            "route": route,
+            "elderly_start": elderly_start,
+            "copay_ratio": copay_ratio,
+            "registration_status": registration_status,
+            "ec_expiry": ec_expiry,
+            "replaces_id": replaces.pk if replaces is not None else None,
+        },
     )
-    audit_event(
-        action="certificate.issued",
-        actor=acting_user,
-        obj=cert,
-        number=cert.number,
-        person=locked.key,
-        reason=reason,
-        run=run.pk if run is not None else None,
-        replaces=replaces.number if replaces is not None else None,
-    )
-    return cert
+    return Certificate.objects.get(number=block[0])
 
 
 # --- 一括職権交付 runs --------------------------------------------------------------------------
@@ -398,27 +448,15 @@ def _run_issue_batch(*, run_id: int, acting_user, batch_size: int) -> tuple[int,
         .order_by("pk")
         .values_list("pk", "lost_on")
     )
-    now = timezone.now()
-
-    active = list(
-        Certificate.objects.select_for_update()
-        .filter(person_id__in=person_ids, state=CertificateState.ACTIVE)
-        .order_by("pk")
+    reason = f"一括交付 #{run.pk}"
+    retired, blocking = _retire_superseded(
+        person_ids=person_ids,
+        issue_date=run.issue_date,
+        replaced_ids={replaces_id for _, _, replaces_id in todo if replaces_id},
+        replaced_note=IssueReason.RENEWAL.value,
+        acting_user=acting_user,
+        history_reason=reason,
     )
-    replaced = {replaces_id for _, _, replaces_id in todo if replaces_id}
-    retired = []
-    blocking = []
-    for cert in active:
-        if cert.valid_until < run.issue_date:
-            cert.state_note = "有効期限切れ"
-        elif cert.pk in replaced:
-            cert.state_note = "更新"
-        else:
-            blocking.append(cert)
-            continue
-        cert.state = CertificateState.NO_RETURN
-        cert.state_changed_at = now
-        retired.append(cert)
     if blocking:
         names = "、".join(f"{c.person} (証明書番号 {c.number})" for c in blocking[:20])
         more = f" ほか{len(blocking) - 20}件" if len(blocking) > 20 else ""
@@ -426,37 +464,16 @@ def _run_issue_batch(*, run_id: int, acting_user, batch_size: int) -> tuple[int,
             f"一括交付の作成後に有効な資格確認書が交付された対象者がいます: {names}{more}。"
             "その資格確認書を処理してから再実行してください"
         )
-    reason = f"一括交付 #{run.pk}"
-    if retired:
-        bulk_update_with_history(
-            retired,
-            Certificate,
-            ["state", "state_note", "state_changed_at"],
-            default_user=acting_user,
-            default_change_reason=reason,
-        )
-
-    # The certificates and their history rows are written by PostgreSQL/SQLite from the frozen
-    # targets (issue 8: building model objects was most of the issuing time), numbered in target
-    # order from one allocated block.
-    numbers = allocate_certificate_numbers(count, on=run.issue_date)
-    block = (numbers[0], numbers[-1])
-    issued = issue_sql.insert_certificates(
-        run_id=run.pk,
+    # The certificates, their history rows and audit events are written by PostgreSQL/SQLite
+    # from the frozen targets (issue 8: building model objects was most of the issuing time).
+    block = _write_certificates(
+        count=count,
+        run=run,
+        issue_date=run.issue_date,
+        acting_user=acting_user,
+        history_reason=reason,
         after_pk=after_pk,
         last_pk=last_pk,
-        issue_date=run.issue_date,
-        numbers=block,
-        now=now,
-    )
-    if issued != count:
-        raise RuntimeError(f"一括交付 #{run.pk}: {count}件の予定が{issued}件交付されました")
-    issue_sql.insert_certificate_history(
-        run_id=run.pk,
-        numbers=block,
-        now=now,
-        user_id=acting_user.pk if acting_user is not None else None,
-        reason=reason,
     )
     # A 資格喪失年月日 already on file (a future loss imported before the run, or a loss recorded
     # after the list was frozen) found no certificate to put up for return when it was recorded:
@@ -465,7 +482,7 @@ def _run_issue_batch(*, run_id: int, acting_user, batch_size: int) -> tuple[int,
     for person in Person.objects.filter(pk__in=leaving).select_related("member").order_by("pk"):
         certificates_require_return(person=person, lost_on=person.lost_on, acting_user=acting_user)
     # The mark is internal bookkeeping: an UPDATE, not a save() with a history row per batch.
-    IssuanceRun.objects.filter(pk=run.pk).update(issued_through=last_pk, updated_at=now)
+    IssuanceRun.objects.filter(pk=run.pk).update(issued_through=last_pk, updated_at=timezone.now())
     audit_event(
         action="run.batch_issued",
         actor=acting_user,

@@ -65,7 +65,7 @@ _FROM = {
     "run": (
         "FROM certificates_runtarget rt JOIN members_person p ON p.id = rt.person_id "
         "WHERE rt.run_id = %(run_id)s AND rt.id > %(after_pk)s AND rt.id <= %(last_pk)s "
-        "ORDER BY rt.id"
+        "AND rt.skip_reason = '' ORDER BY rt.id"
     ),
     "one": "FROM members_person p WHERE p.id = %(person_id)s",
 }

@@ -439,7 +439,6 @@ def _run_issue_batch(*, run_id: int, acting_user, batch_size: int) -> tuple[int,
     if not todo:
         return 0, after_pk
     last_pk = todo[-1][0]
-    count = len(todo)
     person_ids = [pid for _, pid, _ in todo]
     # Lock the persons in a fixed order, as certificate_issue does, so a reissue cannot slip in.
     lost_on = dict(
@@ -448,6 +447,17 @@ def _run_issue_batch(*, run_id: int, acting_user, batch_size: int) -> tuple[int,
         .order_by("pk")
         .values_list("pk", "lost_on")
     )
+    # Rule 1 again, as of now: a target who lost qualification after the list was frozen is
+    # skipped (the reason kept on the target); the run never adds anyone.
+    skipped = _skip_unqualified(run=run, after_pk=after_pk, last_pk=last_pk)
+    todo = [t for t in todo if t[1] not in skipped]
+    person_ids = [pid for _, pid, _ in todo]
+    count = len(todo)
+    if not todo:
+        IssuanceRun.objects.filter(pk=run.pk).update(
+            issued_through=last_pk, updated_at=timezone.now()
+        )
+        return len(skipped), last_pk
     reason = f"一括交付 #{run.pk}"
     retired, blocking = _retire_superseded(
         person_ids=person_ids,
@@ -491,8 +501,28 @@ def _run_issue_batch(*, run_id: int, acting_user, batch_size: int) -> tuple[int,
         first=block[0],
         last=block[1],
         retired=len(retired),
+        skipped=len(skipped),
     )
-    return count, last_pk
+    return count + len(skipped), last_pk
+
+
+def _skip_unqualified(*, run: IssuanceRun, after_pk: int, last_pk: int) -> set[int]:
+    """Mark the batch's targets no longer qualified on the run's issue date (rules.qualified_on,
+    the expression that selected them) with the first rule that now excludes them. Returns their
+    person ids."""
+    batch = RunTarget.objects.filter(run_id=run.pk, pk__gt=after_pk, pk__lte=last_pk)
+    persons = Person.objects.filter(pk__in=batch.values("person_id"))
+    skipped: set[int] = set()
+    for label, check in rules.QUALIFICATION_CHECKS:
+        failing = set(
+            persons.exclude(check(run.issue_date))
+            .exclude(pk__in=skipped)
+            .values_list("pk", flat=True)
+        )
+        if failing:
+            batch.filter(person_id__in=failing).update(skip_reason=label)
+            skipped |= failing
+    return skipped
 
 
 @transaction.atomic
@@ -511,7 +541,8 @@ def _run_finish_issue(*, run_id: int, acting_user) -> IssuanceRun:
     if run.state != RunState.RUNNING:
         return run  # another execute finished first (and handed over to documents)
     run.issued_count = Certificate.objects.filter(run=run).count()
-    fields = ["issued_count", "updated_at"]
+    run.skipped_count = RunTarget.objects.filter(run=run).exclude(skip_reason="").count()
+    fields = ["issued_count", "skipped_count", "updated_at"]
     if run.issued_at is None:
         run.issued_at = timezone.now()
         fields.append("issued_at")
@@ -521,6 +552,7 @@ def _run_finish_issue(*, run_id: int, acting_user) -> IssuanceRun:
             obj=run,
             issued_count=run.issued_count,
             target_count=run.target_count,
+            skipped_count=run.skipped_count,
         )
     run.save(update_fields=fields)
     _hand_over_to_documents(run)

@@ -9,14 +9,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.db.models import Count, IntegerField, Value
 from django.utils import timezone
-from simple_history.utils import bulk_update_with_history
 
-from core.models import AuditEvent, audit_event
+from core.db import analyze_if_stale
+from core.models import audit_event
 from core.roles import CLERK, SUPERVISOR, user_has_role
-from members.models import Person
+from members.models import Person, RegistrationStatus
 
-from . import issue_sql, rules
-from .lifecycle import NOTE_EXPIRED, certificates_require_return
+from . import issue_sql, retire_sql, rules
+from .lifecycle import certificates_require_return
 from .models import (
     Certificate,
     CertificateState,
@@ -40,57 +40,54 @@ def _retire_superseded(
     replaced_note: str,
     acting_user,
     history_reason: str | None,
-) -> tuple[list[Certificate], list[Certificate]]:
+) -> tuple[int, list[Certificate]]:
     """Before new certificates starting on `issue_date` are written for these persons, their stored
     有効 certificates that the new ones supersede become 返却不要: those ending before the issue
     date (an expired certificate needs no return, rules.md "After issue") and those being replaced
     (`replaced_ids`: a renewal, a reissue). This keeps certificate_one_active_per_person
-    satisfiable. Any other 有効 certificate blocks: returned as the second list, and then nothing
+    satisfiable. Any other 有効 certificate blocks: returned as the second value, and then nothing
     is changed (the caller refuses). Each retired certificate gets its history row and its audit
-    event. Returns (retired, blocking).
+    event, set-wise (certificates.retire_sql). Returns (how many retired, blocking).
 
-    The one retire step of issuing (bulk batches and single reissues alike): a set-wise version
-    replaces this body without touching its callers."""
+    The one retire step of issuing, for bulk batches and single reissues alike."""
     active = list(
         Certificate.objects.select_for_update()
         .filter(person_id__in=person_ids, state=CertificateState.ACTIVE)
         .order_by("pk")
+        .values_list("pk", "valid_until")
     )
-    retired, blocking = [], []
-    now = timezone.now()
-    for cert in active:
-        if cert.valid_until < issue_date:
-            cert.state_note = NOTE_EXPIRED
-        elif cert.pk in replaced_ids:
-            cert.state_note = replaced_note
-        else:
-            blocking.append(cert)
-            continue
-        cert.state = CertificateState.NO_RETURN
-        cert.state_changed_at = now
-        retired.append(cert)
-    if blocking or not retired:
-        return [], blocking
-    bulk_update_with_history(
-        retired,
-        Certificate,
-        ["state", "state_note", "state_changed_at", "updated_at"],
-        default_user=acting_user,
-        default_change_reason=history_reason,
+    expired = [pk for pk, until in active if until < issue_date]
+    replaced = [pk for pk, until in active if until >= issue_date and pk in replaced_ids]
+    blocking_ids = [pk for pk, until in active if until >= issue_date and pk not in replaced_ids]
+    if blocking_ids:
+        return 0, list(Certificate.objects.select_related("person").filter(pk__in=blocking_ids))
+    common = {
+        "state": CertificateState.NO_RETURN,
+        "now": timezone.now(),
+        "user_id": acting_user.pk if acting_user is not None else None,
+        "history_reason": history_reason,
+    }
+    retired = retire_sql.set_state(
+        expired,
+        note=retire_sql.NOTE_EXPIRED,
+        audit=retire_sql.Audit(
+            "certificate.expired",
+            constants={"reason": retire_sql.NOTE_EXPIRED},
+            columns={"valid_until": "valid_until"},
+        ),
+        **common,
     )
-    AuditEvent.objects.bulk_create(
-        AuditEvent(
-            action="certificate.expired"
-            if c.state_note == NOTE_EXPIRED
-            else "certificate.replaced",
-            actor=acting_user,
-            object_type=Certificate._meta.label,
-            object_id=str(c.pk),
-            detail={"valid_until": c.valid_until.isoformat(), "reason": c.state_note},
-        )
-        for c in retired
+    retired += retire_sql.set_state(
+        replaced,
+        note=replaced_note,
+        audit=retire_sql.Audit(
+            "certificate.replaced",
+            constants={"reason": replaced_note},
+            columns={"valid_until": "valid_until"},
+        ),
+        **common,
     )
-    return retired, blocking
+    return retired, []
 
 
 def _write_certificates(
@@ -282,6 +279,7 @@ def run_create(
     """Freeze the target list of a new run (the preview the approver sees) with its summary."""
     _require_role(acting_user, CLERK, SUPERVISOR, action="一括交付を作成")
     run_dates_validate(status_date=status_date, issue_date=issue_date, valid_until=valid_until)
+    analyze_if_stale(Person, RegistrationStatus, Certificate)  # issue 18: right after an import
     # Refuse while an approved run waits or is still issuing: its certificates would make this
     # run's frozen list wrong (rules.md: a person never holds two). A run approved while this one
     # is being built is caught later by _refuse_stale (it starts after this run's created_at).
@@ -500,7 +498,7 @@ def _run_issue_batch(*, run_id: int, acting_user, batch_size: int) -> tuple[int,
         count=count,
         first=block[0],
         last=block[1],
-        retired=len(retired),
+        retired=retired,
         skipped=len(skipped),
     )
     return count + len(skipped), last_pk

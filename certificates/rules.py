@@ -271,14 +271,13 @@ NOT_COVERING = (CertificateState.VOID, CertificateState.RETURNED)
 
 
 def covering_certificates(issue_date: date):
-    """Rule 2's certificates: the person's certificates that cover the issue date — issued on or
-    before it, valid until on or after it, neither 無効 nor 返却済, whatever else their state (one
-    due for return after a future loss still covers the days before the loss). The longest first
-    (a correlated subquery)."""
+    """Rule 2's certificates: the person's certificates valid until the issue date or later,
+    neither 無効 nor 返却済, whatever else their state (one due for return after a future loss
+    still covers the days before the loss). One issued after the issue date counts too: it covers
+    days the new one would, and a person never holds two certificates covering the same day. The
+    longest first (a correlated subquery)."""
     return (
-        Certificate.objects.filter(
-            person_id=OuterRef("pk"), issue_date__lte=issue_date, valid_until__gte=issue_date
-        )
+        Certificate.objects.filter(person_id=OuterRef("pk"), valid_until__gte=issue_date)
         .exclude(state__in=NOT_COVERING)
         .order_by("-valid_until", "-pk")
     )

@@ -16,7 +16,7 @@ from core.roles import CLERK, SUPERVISOR, user_has_role
 from members.models import Person, RegistrationStatus
 
 from . import issue_sql, retire_sql, rules
-from .lifecycle import NOTE_EXPIRED, certificates_require_return
+from .lifecycle import certificates_require_return
 from .models import (
     Certificate,
     CertificateState,
@@ -27,6 +27,7 @@ from .models import (
     RunTarget,
 )
 from .numbering import allocate_certificate_numbers
+from .retire_sql import NOTE_EXPIRED
 from .selectors import RUN_TARGET_COLUMNS, issuance_targets
 
 # --- issuing, written once ----------------------------------------------------------------------
@@ -41,46 +42,54 @@ def _retire_superseded(
     acting_user,
     history_reason: str | None,
     now: datetime,
-) -> tuple[list[int], list[Certificate]]:
+) -> tuple[int, list[Certificate]]:
     """Before new certificates starting on `issue_date` are written for these persons, their stored
     有効 certificates that the new ones supersede become 返却不要: those ending before the issue
     date (an expired certificate needs no return, rules.md "After issue") and those being replaced
     (`replaced_ids`: a renewal, a reissue). This keeps certificate_one_active_per_person
-    satisfiable. Any other 有効 certificate blocks: returned as the second list, and then nothing
+    satisfiable. Any other 有効 certificate blocks: returned as the second value, and then nothing
     is changed (the caller refuses). Each retired certificate gets its history row and its audit
-    event. Returns (ids retired, blocking certificates).
+    event, set-wise (certificates.retire_sql). Returns (how many retired, blocking).
 
-    The one retire step of issuing (bulk batches and single reissues alike), set-wise through
-    certificates.retire_sql: a constant number of statements whatever the batch (issue 18:
-    bulk_update's CASE over a batch made a renewal run quadratic)."""
-    persons, persons_param = retire_sql.in_set(person_ids, column="c.person_id")
-    active = CertificateState.ACTIVE
-    expired = retire_sql.locked_ids(
-        f"c.state = %s AND c.valid_until < %s AND {persons}", [active, issue_date, persons_param]
+    The one retire step of issuing, for bulk batches and single reissues alike."""
+    active = list(
+        Certificate.objects.select_for_update()
+        .filter(person_id__in=person_ids, state=CertificateState.ACTIVE)
+        .order_by("pk")
+        .values_list("pk", "valid_until")
     )
-    current = retire_sql.locked_ids(
-        f"c.state = %s AND c.valid_until >= %s AND {persons}", [active, issue_date, persons_param]
-    )
-    replaced = [pk for pk in current if pk in replaced_ids]
-    blocking_ids = [pk for pk in current if pk not in replaced_ids]
+    expired = [pk for pk, until in active if until < issue_date]
+    replaced = [pk for pk, until in active if until >= issue_date and pk in replaced_ids]
+    blocking_ids = [pk for pk, until in active if until >= issue_date and pk not in replaced_ids]
     if blocking_ids:
-        blocking = Certificate.objects.select_related("person").filter(pk__in=blocking_ids)
-        return [], list(blocking.order_by("pk"))
+        return 0, list(Certificate.objects.select_related("person").filter(pk__in=blocking_ids))
     common = {
         "state": CertificateState.NO_RETURN,
         "now": now,
         "user_id": acting_user.pk if acting_user is not None else None,
         "history_reason": history_reason,
     }
-    for ids, note, action in (
-        (expired, NOTE_EXPIRED, "certificate.expired"),
-        (replaced, replaced_note, "certificate.replaced"),
-    ):
-        audit = retire_sql.Audit(
-            action=action, constants={"reason": note}, columns={"valid_until": "valid_until"}
-        )
-        retire_sql.set_state(ids, note=note, audit=audit, **common)
-    return [*expired, *replaced], []
+    retired = retire_sql.set_state(
+        expired,
+        note=NOTE_EXPIRED,
+        audit=retire_sql.Audit(
+            "certificate.expired",
+            constants={"reason": NOTE_EXPIRED},
+            columns={"valid_until": "valid_until"},
+        ),
+        **common,
+    )
+    retired += retire_sql.set_state(
+        replaced,
+        note=replaced_note,
+        audit=retire_sql.Audit(
+            "certificate.replaced",
+            constants={"reason": replaced_note},
+            columns={"valid_until": "valid_until"},
+        ),
+        **common,
+    )
+    return retired, []
 
 
 def _write_certificates(
@@ -497,7 +506,7 @@ def _run_issue_batch(*, run_id: int, acting_user, batch_size: int) -> tuple[int,
         count=count,
         first=block[0],
         last=block[1],
-        retired=len(retired),
+        retired=retired,
         skipped=len(skipped),
     )
     return count + len(skipped), last_pk

@@ -54,8 +54,12 @@ def naive_targets(*, status_date, issue_date, valid_until, window=60, lapse=3):
             .first()
         )
         status = rules.Status(latest.status, latest.ec_expiry) if latest else None
+        # rules.md rule 2: every certificate neither 無効 nor 返却済 (the reference keeps those
+        # valid on the issue date)
         actives = list(
-            Certificate.objects.filter(person=p, state="有効").values_list("valid_until", flat=True)
+            Certificate.objects.filter(person=p)
+            .exclude(state__in=["無効", "返却済"])
+            .values_list("valid_until", flat=True)
         )
         d = reference_rules.evaluate(
             h,
@@ -78,7 +82,11 @@ def expected_rows(*, status_date, issue_date, valid_until) -> dict[int, dict]:
         status_date=status_date, issue_date=issue_date, valid_until=valid_until
     ).items():
         replaces = (
-            Certificate.objects.get(person_id=pid, state="有効", valid_until__gte=issue_date).pk
+            Certificate.objects.filter(person_id=pid, valid_until__gte=issue_date)
+            .exclude(state__in=["無効", "返却済"])
+            .order_by("-valid_until", "-pk")
+            .first()
+            .pk
             if d.renews
             else None
         )
@@ -202,7 +210,7 @@ def test_ec_lapse_cutoff_agrees_with_the_rule_for_every_day_of_two_years():
         ("有効", date(2026, 4, 1), date(2028, 3, 31), None),
         ("無効", date(2026, 4, 1), date(2028, 3, 31), "未登録"),  # lost: covers nothing
         ("返却済", date(2026, 4, 1), date(2028, 3, 31), "未登録"),
-        ("有効", date(2026, 12, 2), date(2028, 3, 31), "未登録"),  # issued after the issue date
+        ("有効", date(2026, 12, 2), date(2028, 3, 31), None),  # issued later: would overlap
         ("有効", date(2026, 12, 1), date(2026, 12, 1), "更新"),  # covers the issue date itself
         ("返却待ち", date(2026, 4, 1), date(2027, 1, 30), "更新"),  # within the renewal window
         ("有効", date(2025, 4, 1), date(2026, 11, 30), "未登録"),  # ended the day before

@@ -356,6 +356,10 @@ class RegistrationStatus(models.Model):
         return f"{self.person_id} {self.as_of} {self.status}"
 
 
+# Background imports from the admin (members/import_jobs.py keeps the model beside its services).
+from .import_jobs import ImportJob, ImportJobState, ImportKind  # noqa: E402, F401
+
+
 class IncomeBasisApplication(models.Model):
     """基準収入額適用 (健康保険法施行令§34②): on the member's application the society recognises a
     household income under 5,200,000 yen (3,830,000 with one 70–74 person); while it holds, the

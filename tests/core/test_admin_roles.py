@@ -43,6 +43,9 @@ def everything(db, employer, clerk, supervisor, auditor):
     RegistrationStatus.objects.create(
         snapshot=snapshot, person=person, as_of=snapshot.as_of, status="未登録"
     )
+    from members.import_jobs import ImportJob
+
+    ImportJob.objects.create(kind="加入者", requested_by=clerk, source_name="members.csv")
     run = IssuanceRun.objects.create(
         status_date=date(2025, 11, 1),
         issue_date=date(2025, 12, 2),

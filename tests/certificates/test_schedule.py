@@ -138,7 +138,16 @@ def test_daily_task_runs_the_same_steps():
     counts = tasks.run_daily_jobs.delay().get()
     assert counts["75歳到達"] == 2 and counts["返却期限超過"] == 1
     again = tasks.run_daily_jobs.delay().get()
-    assert again == {"75歳到達": 0, "有効期限切れ": 0, "マイナ保険証登録": 0, "返却期限超過": 0}
+    assert again == {
+        "75歳到達": 0,
+        "有効期限切れ": 0,
+        "マイナ保険証登録": 0,
+        "返却期限超過": 0,
+        # the elderly app's step (certificates.lifecycle.DAILY_STEPS)
+        "高齢受給者証の返却(資格喪失)": 0,
+        "高齢受給者証の返却期限超過": 0,
+        "高齢受給者証の交付リスト": 0,
+    }
 
 
 def test_beat_schedule_is_wired_into_settings():

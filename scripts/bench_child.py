@@ -647,17 +647,24 @@ def monthly_lapses(a) -> None:
 def reissue(a) -> None:
     """A 記載事項変更 reissue through fees.services (as the admin calls it), with every certificate of
     the table in place; the documents are only enqueued (CELERY_BROKER_URL). Timed per call."""
+    from django.utils import timezone
+
     from certificates.models import Certificate
     from core.roles import CLERK, user_for_role
     from fees.services import _expected_route, reissue_application_receive_change
 
     clerk = user_for_role("clerk", CLERK)
     today = date.fromisoformat(a.date)
-    certs = list(
-        Certificate.objects.filter(state="有効", valid_until__gt=today)
-        .select_related("person")
-        .order_by("?")[: a.count]
+    # 有効 today and on the real date (effective_state reads the clock), holders still covered;
+    # `count` of them spread evenly over the table
+    usable = Certificate.objects.filter(
+        state="有効",
+        valid_until__gt=max(today, timezone.localdate()),
+        person__lost_on__isnull=True,
     )
+    ids = list(usable.order_by("pk").values_list("pk", flat=True))
+    picked = ids[:: max(1, len(ids) // a.count)][: a.count]
+    certs = list(Certificate.objects.filter(pk__in=picked).select_related("person").order_by("pk"))
     timings = []
     for cert in certs:
         started = time.perf_counter()

@@ -85,8 +85,8 @@ def scale_paths(r: dict, add) -> None:
         add(
             f"A copy of the seeded society ({persons:,} persons) gets a first run with a short "  # noqa: S608
             f"validity (issued 2025-12-01, valid until 2026-01-31: {first['issued']:,} "
-            "certificates), then a renewal run issued 2026-01-05 (inside the 60-day window: every "
-            "one of them is renewed, 更新). The baseline (scripts/bench_sql.py RAW_RENEWAL_SQL) is "
+            "certificates), then a renewal run issued 2026-01-05 (inside the 60-day window: those "
+            "still valid that day are renewed, 更新). The baseline (scripts/bench_sql.py RAW_RENEWAL_SQL) is "
             "the same selection kept once in a temporary table, one `UPDATE … FROM` retiring the "
             "certificates it supersedes and one `INSERT … SELECT` of the new ones, with its foreign "
             "keys checked inside the timed statements, rolled back, best of two; like the issuance "

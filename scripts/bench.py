@@ -9,6 +9,7 @@ Sizes (environment):
     BENCH_PERSONS        persons seeded for issuance and export         (default 1,200,000)
     BENCH_PDF_PERSONS    persons of the society whose run is rendered    (default 5,000)
     BENCH_IMPORT_ROWS    rows of the members CSV imported                (default 100,000)
+    BENCH_IMPORT_SIZES   members file sizes of scripts/bench_import.py   (default 100,000,1,200,000)
     BENCH_OUTPUT         the report                                      (default docs/performance.md)
     BENCH_KEEP=1         keep the work directory (logs, PDFs, CSVs) under /tmp
 
@@ -695,6 +696,9 @@ def main() -> int:
         bench_renewal(b)
         bench_nightly(b)
         bench_import(b, import_rows)
+        from bench_import import bench_import_scale  # the imports at register size
+
+        bench_import_scale(b)
         # last: the two-worker figure needs both cores, and this is the part a busy machine hurts
         bench_pdf(b, pdf_persons)
     finally:

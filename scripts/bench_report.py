@@ -125,8 +125,8 @@ def scale_paths(r: dict, add) -> None:
             "first (their losses change certificates the later steps then find), then the "
             "baseline "
             "(scripts/bench_sql.py RAW_NIGHTLY_SQL) writes the same rows by hand, each change one "
-            "statement (an UPDATE … RETURNING feeding the history and audit INSERTs), rolled back "
-            "before the project runs on the same data. The 75th birthdays have no hand-written "
+            "statement (an UPDATE … RETURNING feeding the history and audit INSERTs), rolled back, "
+            "best of two, before the project runs on the same data. The 75th birthdays have no hand-written "
             "twin (a loss cascades to dependents and their certificates through the registry's "
             "service) and are reported apart, outside the ratio."
         )

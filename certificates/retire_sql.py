@@ -36,11 +36,16 @@ NOTE_EXPIRED = "有効期限切れ"
 NOTE_RENEWED = IssueReason.RENEWAL.value
 
 
-def _in_set(ids: Sequence[int]) -> tuple[str, object]:
-    """SQL for "c.id is one of `ids`" and its one parameter."""
+def _in_set(ids: Sequence[int], column: str = "c.id") -> tuple[str, object]:
+    """SQL for "`column` is one of `ids`" and its one parameter."""
     if connection.vendor == "postgresql":
-        return "c.id = ANY(%s)", list(ids)
-    return "c.id IN (SELECT value FROM json_each(%s))", json.dumps(list(ids))
+        return f"{column} = ANY(%s)", list(ids)
+    return f"{column} IN (SELECT value FROM json_each(%s))", json.dumps(list(ids))  # noqa: S608 (a column name of this module)
+
+
+def in_persons(person_ids: Sequence[int]) -> tuple[str, object]:
+    """SQL for "the certificate c belongs to one of `person_ids`" and its one parameter."""
+    return _in_set(person_ids, "c.person_id")
 
 
 def locked_ids(where: str, params: Sequence = ()) -> list[int]:

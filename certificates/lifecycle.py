@@ -64,39 +64,65 @@ def certificates_require_return(*, person, lost_on: date, acting_user=None) -> l
     - a certificate held by the society after a 宛所不明 return never reached the holder: it is
       recorded as 返却済 on the day the envelope came back (nothing to chase).
     Certificates already 返却待ち keep their first due date (running the loss twice changes nothing).
+
+    One person's case of certificates_require_return_for (the rule's only home).
     """
-    route = return_route_for(person)
+    ids = certificates_require_return_for([(person, lost_on)], acting_user=acting_user)
+    return list(Certificate.objects.filter(pk__in=ids).order_by("pk"))
+
+
+@transaction.atomic
+def certificates_require_return_for(
+    losses: Iterable[tuple[Person, date]], *, acting_user=None
+) -> list[int]:
+    """certificates_require_return over a set of (person, lost_on), set-wise: the 有効 certificates
+    of all these persons are locked by one statement, then each group of certificates going to the
+    same state with the same note, due date and route is written by retire_sql.set_state (one
+    UPDATE, one history INSERT, one audit INSERT), so the statement count depends on the number of
+    distinct loss dates and routes, not on the number of persons. `person.loss_reason` (the note)
+    and the household's 被保険者 (the route) are read from the given objects. Returns the ids of
+    the certificates changed."""
+    by_pk = {person.pk: (person, lost_on) for person, lost_on in losses}
+    if not by_pk:
+        return []
     today = timezone.localdate()
-    changed = []
-    qs = Certificate.objects.select_for_update().filter(
-        person=person, state=CertificateState.ACTIVE
+    now = timezone.now()
+    of_persons, person_ids = retire_sql.in_persons(list(by_pk))
+    ids = retire_sql.locked_ids(
+        f"c.state = %s AND {of_persons}", [CertificateState.ACTIVE, person_ids]
     )
-    for cert in qs:
-        if cert.valid_until < lost_on or cert.valid_until < today:
-            cert.state = CertificateState.NO_RETURN
-            cert.state_note = NOTE_EXPIRED
-        elif cert.held_since is not None:
-            cert.state = CertificateState.RETURNED
-            cert.returned_on = cert.held_since
-            cert.state_note = "宛所不明で返戻され組合で保管中に資格喪失"
+    rows = Certificate.objects.filter(pk__in=ids).values_list(
+        "pk", "person_id", "valid_until", "held_since"
+    )
+    groups: dict[tuple, list[int]] = {}
+    for pk, person_id, valid_until, held_since in rows:
+        person, lost_on = by_pk[person_id]
+        if valid_until < lost_on or valid_until < today:
+            key = (CertificateState.NO_RETURN, NOTE_EXPIRED, lost_on, ())
+        elif held_since is not None:
+            note = "宛所不明で返戻され組合で保管中に資格喪失"
+            key = (CertificateState.RETURNED, note, lost_on, (("returned_on", held_since),))
         else:
-            cert.state = CertificateState.RETURN_PENDING
-            cert.return_due = lost_on + timedelta(days=RETURN_DAYS)
-            cert.return_route = route
-            cert.state_note = f"資格喪失({person.loss_reason or '喪失'})"
-        cert.state_changed_at = timezone.now()
-        cert.save(update_fields=[*_STATE_FIELDS, "return_due", "return_route", "returned_on"])
-        audit_event(
+            also = (
+                ("return_due", lost_on + timedelta(days=RETURN_DAYS)),
+                ("return_route", return_route_for(person)),
+            )
+            note = f"資格喪失({person.loss_reason or '喪失'})"
+            key = (CertificateState.RETURN_PENDING, note, lost_on, also)
+        groups.setdefault(key, []).append(pk)
+    user_id = _user_id(acting_user)
+    changed: list[int] = []
+    for (state, note, lost_on, also), group in groups.items():
+        audit = retire_sql.Audit(
             action="certificate.return_required",
-            actor=acting_user,
-            obj=cert,
-            state=cert.state,
-            lost_on=lost_on.isoformat(),
-            return_due=cert.return_due.isoformat() if cert.return_due else None,
-            return_route=cert.return_route,
+            constants={"state": state, "lost_on": lost_on},
+            columns={"return_due": "return_due", "return_route": "return_route"},
         )
-        changed.append(cert)
-    return changed
+        retire_sql.set_state(
+            group, state=state, note=note, now=now, user_id=user_id, also=dict(also), audit=audit
+        )
+        changed += group
+    return sorted(changed)
 
 
 @transaction.atomic

@@ -41,6 +41,11 @@ def in_set(ids: Sequence[int], *, column: str = "c.id") -> tuple[str, object]:
     return f"{column} IN (SELECT value FROM json_each(%s))", json.dumps(list(ids))  # noqa: S608
 
 
+def in_persons(person_ids: Sequence[int]) -> tuple[str, object]:
+    """SQL for "the certificate c belongs to one of `person_ids`" and its one parameter."""
+    return in_set(person_ids, column="c.person_id")
+
+
 def locked_ids(where: str, params: Sequence = ()) -> list[int]:
     """Ids of the certificates `c` matching `where` (SQL over the alias c, %s parameters), in id
     order, locked for this transaction on PostgreSQL (SQLite serialises its writers)."""

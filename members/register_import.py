@@ -553,8 +553,12 @@ def _apply_losses(stage: Stage, summary: MembersImportSummary, now, user) -> Non
     losses.drop()
 
 
-def _record_losses(losses: Stage, steps: tuple[int, ...], now, user, summary) -> None:
-    from certificates.lifecycle import certificates_require_return
+def _record_losses(losses: Stage, steps: tuple[int, ...], now, user, summary=None) -> int:
+    """Write the losses staged in `losses` (rows of _LOSS_STAGE with a step in `steps`) set-wise:
+    the persons' columns, their history rows, one audit row each and their certificates put up
+    for return. Also the writer of persons_apply_75th_birthday (members.services). Returns how
+    many persons changed."""
+    from certificates.lifecycle import certificates_require_return_for
     from certificates.models import Certificate, CertificateState
 
     lt = losses.table
@@ -566,8 +570,9 @@ def _record_losses(losses: Stage, steps: tuple[int, ...], now, user, summary) ->
         [param_datetime(now)],
     )
     if not count:
-        return
-    summary.losses_recorded += count
+        return 0
+    if summary is not None:
+        summary.losses_recorded += count
     _history_insert(
         f"{lt} l JOIN {person} p ON p.id = l.person_id",
         in_steps,
@@ -611,7 +616,7 @@ def _record_losses(losses: Stage, steps: tuple[int, ...], now, user, summary) ->
                     )
                 )
             AuditEvent.objects.bulk_create(events)
-    # Certificates: only the persons who hold an active one need the per-certificate service.
+    # Certificates: only the persons who hold an active one, all at once.
     cert = qn(Certificate._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -621,9 +626,11 @@ def _record_losses(losses: Stage, steps: tuple[int, ...], now, user, summary) ->
             [CertificateState.ACTIVE],
         )
         holders = cursor.fetchall()
-    for pid, lost_on in holders:
-        holder = Person.objects.select_related("member", "employer").get(pk=pid)
-        certificates_require_return(person=holder, lost_on=_as_date(lost_on), acting_user=user)
+    persons = Person.objects.select_related("member").in_bulk([pid for pid, _ in holders])
+    certificates_require_return_for(
+        [(persons[pid], _as_date(lost_on)) for pid, lost_on in holders], acting_user=user
+    )
+    return count
 
 
 def _iso(value) -> str:

@@ -10,13 +10,13 @@ from __future__ import annotations
 from datetime import date
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from certificates.lifecycle import certificates_require_return
 from core.models import audit_event
 
-from .dates import late_elderly_start
 from .importing import (
     normalize_kana,
 )
@@ -25,7 +25,7 @@ from .models import (
     Person,
     Relationship,
 )
-from .selectors import persons_reaching_late_elderly
+from .staging import Stage, execute, fetch, param_date, qn
 
 _BATCH = 500
 _IMPORT_REASON = "取込"
@@ -138,32 +138,105 @@ def person_change_name(*, person: Person, name: str, name_kana: str, acting_user
 @transaction.atomic
 def persons_apply_75th_birthday(*, on: date, acting_user=None) -> list[Person]:
     """後期高齢者医療 (高齢者医療確保法§52): cover ends on the 75th birthday itself. Everyone whose
-    75th birthday is on or before `on` and who has no loss yet gets lost_on = that birthday, reason
-    75歳到達; a member's dependents follow. Running it again changes nothing.
+    75th birthday is on or before `on` (age_cover_until, the day before it, earlier than `on`) and
+    who has no loss yet gets lost_on = that birthday, reason 75歳到達; a member's dependents follow
+    on the same date (被保険者の資格喪失), as person_record_loss does. Running it again changes
+    nothing.
 
-    The search is one query; persons are processed earliest birthday first so a dependent's own
-    earlier 75th birthday is recorded before their member's cascade could reach them.
+    Set-wise, whatever the number of persons: the losses are staged in a temporary table (the
+    import's, members.register_import) and written by the import's writer of losses (persons,
+    history rows, one audit row each, certificates put up for return), in a constant number of
+    statements. The persons are taken in the order earliest birthday first: a dependent whose own
+    75th birthday comes before (or with) their member's keeps it, one whose birthday comes after
+    follows the member.
     """
-    changed: list[Person] = []
-    done: set[int] = set()
-    for person in persons_reaching_late_elderly(on=on):
-        if person.pk in done:
-            continue  # already lost cover through their member's 75th birthday
-        result = person_record_loss(
-            person=person,
-            lost_on=late_elderly_start(person.birth_date),
-            reason=LossReason.AGE_75,
-            acting_user=acting_user,
-        )
-        done.update(p.pk for p in result)
-        changed.extend(result)
+    from .register_import import _LOSS_STAGE, _record_losses
+
+    now = timezone.now()
+    person = qn(Person._meta.db_table)
+    losses = Stage("late_elderly_losses", _LOSS_STAGE)
+    losses.create()
+    lt = losses.table
+    birthday = (
+        "(p.age_cover_until + 1)"
+        if connection.vendor == "postgresql"
+        else "date(p.age_cover_until, '+1 day')"
+    )
+    execute(
+        f"""INSERT INTO {lt} (person_id, lost_on, reason, previous, member_id, step)
+            SELECT p.id, {birthday}, %s, NULL, NULL, 1 FROM {person} p
+            WHERE p.lost_on IS NULL AND p.age_cover_until < %s""",  # noqa: S608
+        [LossReason.AGE_75, param_date(on)],
+    )
+    _refuse_loss_before_acquired(lt, person)
+    # A member's dependents follow, unless the dependent's own 75th birthday comes first (earlier
+    # birthday, or the same one and the smaller id: the order of the single-person path).
+    execute(
+        f"""INSERT INTO {lt} (person_id, lost_on, reason, previous, member_id, step)
+            SELECT d.id, l.lost_on, %s, d.lost_on, l.person_id, 2
+            FROM {lt} l JOIN {person} h ON h.id = l.person_id
+            JOIN {person} d ON d.member_id = l.person_id
+            WHERE l.step = 1 AND (d.lost_on IS NULL OR d.lost_on > l.lost_on)
+              AND (NOT EXISTS (SELECT 1 FROM {lt} o WHERE o.step = 1 AND o.person_id = d.id)
+                   OR h.birth_date < d.birth_date
+                   OR (h.birth_date = d.birth_date AND h.id < d.id))""",  # noqa: S608
+        [LossReason.MEMBER_LOST],
+    )
+    execute(
+        f"DELETE FROM {lt} WHERE step = 1 AND person_id IN "  # noqa: S608
+        f"(SELECT person_id FROM {lt} WHERE step = 2)"
+    )
+    _refuse_dependent_acquired_after(lt, person)
+    count = _record_losses(losses, (1, 2), now, acting_user)
+    ids = [row[0] for row in fetch(f"SELECT person_id FROM {lt} ORDER BY person_id")]  # noqa: S608
+    losses.drop()
     audit_event(
         action="person.late_elderly_applied",
         actor=acting_user,
         on=on.isoformat(),
-        persons=len(changed),
+        persons=count,
     )
-    return changed
+    return list(Person.objects.in_bulk(ids).values()) if ids else []
+
+
+def _refuse_loss_before_acquired(lt: str, person: str) -> None:
+    """person_record_loss's refusal of a loss before the 資格取得, for a staged set."""
+    row = next(
+        fetch(
+            f"SELECT p.kigo, p.bango, p.edaban FROM {lt} l JOIN {person} p ON p.id = l.person_id "  # noqa: S608
+            "WHERE l.lost_on < p.acquired_on ORDER BY p.id LIMIT 1"
+        ),
+        None,
+    )
+    if row is not None:
+        raise ValidationError(
+            {"lost_on": f"{_key(row)}: 資格喪失年月日が資格取得年月日より前です"},
+            code="lost_before_acquired",
+        )
+
+
+def _refuse_dependent_acquired_after(lt: str, person: str) -> None:
+    """person_record_loss's refusal when a dependent's 資格取得 comes after the member's loss."""
+    row = next(
+        fetch(
+            f"SELECT p.kigo, p.bango, p.edaban FROM {lt} l JOIN {person} p ON p.id = l.person_id "  # noqa: S608
+            "WHERE l.step = 2 AND p.acquired_on > l.lost_on ORDER BY p.id LIMIT 1"
+        ),
+        None,
+    )
+    if row is not None:
+        raise ValidationError(
+            {
+                "lost_on": f"被扶養者（{_key(row)}）の資格取得年月日が"
+                "この資格喪失年月日より後です。被扶養者の資格取得年月日を先に訂正してください"
+            },
+            code="dependent_acquired_after_loss",
+        )
+
+
+def _key(row) -> str:
+    kigo, bango, edaban = row
+    return f"記号{kigo} 番号{bango} 枝番{edaban}"
 
 
 # ---------------------------------------------------------------------------------------------

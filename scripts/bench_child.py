@@ -581,7 +581,8 @@ def nightly_prepare(a) -> None:
 
 
 def raw_nightly(a) -> None:
-    """The nightly statements by hand (bench_sql.RAW_NIGHTLY_SQL), timed per step, rolled back."""
+    """The nightly statements by hand (bench_sql.RAW_NIGHTLY_SQL), timed per step, rolled back;
+    best of `--repeat` per step."""
     steps: dict[str, dict] = {}
     with connection.cursor() as cur:
         cur.execute("SELECT count(*) FROM certificates_certificate")
@@ -608,18 +609,21 @@ def raw_nightly(a) -> None:
 
 def nightly(a) -> None:
     """The nightly jobs of daily_jobs_run, step by step in its order, each timed (its own
-    transaction, as in daily_jobs_run)."""
+    transaction, as in daily_jobs_run); `--steps` runs only the named ones."""
     from certificates import lifecycle
     from members.services import persons_apply_75th_birthday
 
     today = date.fromisoformat(a.date)
     steps = {}
-    for name, job in (
+    jobs = (
         ("75歳到達", lambda: persons_apply_75th_birthday(on=today)),
         ("有効期限切れ", lambda: lifecycle.certificates_expire(today=today)),
         ("マイナ保険証登録", lambda: lifecycle.certificates_apply_registration_status(today=today)),
         ("返却期限超過", lambda: lifecycle.certificates_mark_overdue(today=today)),
-    ):
+    )
+    for name, job in jobs:
+        if a.steps and name not in a.steps.split(","):
+            continue
         started = time.perf_counter()
         rows = len(job())
         steps[name] = {"seconds": time.perf_counter() - started, "rows": rows}
@@ -644,24 +648,30 @@ def monthly_lapses(a) -> None:
 def reissue(a) -> None:
     """A 記載事項変更 reissue through fees.services (as the admin calls it), with every certificate of
     the table in place; the documents are only enqueued (CELERY_BROKER_URL). Timed per call."""
-    from certificates.lifecycle import return_route_for
+    from django.utils import timezone
+
     from certificates.models import Certificate
     from core.roles import CLERK, user_for_role
-    from fees.services import reissue_application_receive_change
+    from fees.services import _expected_route, reissue_application_receive_change
 
     clerk = user_for_role("clerk", CLERK)
     today = date.fromisoformat(a.date)
-    certs = list(
-        Certificate.objects.filter(state="有効", valid_until__gt=today)
-        .select_related("person")
-        .order_by("?")[: a.count]
+    # 有効 today and on the real date (effective_state reads the clock), holders still covered;
+    # `count` of them spread evenly over the table
+    usable = Certificate.objects.filter(
+        state="有効",
+        valid_until__gt=max(today, timezone.localdate()),
+        person__lost_on__isnull=True,
     )
+    ids = list(usable.order_by("pk").values_list("pk", flat=True))
+    picked = ids[:: max(1, len(ids) // a.count)][: a.count]
+    certs = list(Certificate.objects.filter(pk__in=picked).select_related("person").order_by("pk"))
     timings = []
     for cert in certs:
         started = time.perf_counter()
         reissue_application_receive_change(
             certificate=cert,
-            route=return_route_for(cert.person),
+            route=_expected_route(cert.person),  # the 届出経路 the household uses
             received_on=today,
             issue_date=today,
             acting_user=clerk,
@@ -715,8 +725,10 @@ def main() -> None:
     p.add_argument("--due", required=True)
     p = sub.add_parser("raw-nightly")
     p.add_argument("--date", required=True)
-    p.add_argument("--repeat", type=int, default=1)
-    sub.add_parser("nightly").add_argument("--date", required=True)
+    p.add_argument("--repeat", type=int, default=2)
+    p = sub.add_parser("nightly")
+    p.add_argument("--date", required=True)
+    p.add_argument("--steps", default="", help="comma-separated step names (default: all)")
     p = sub.add_parser("monthly-lapses")
     p.add_argument("--lost-on", required=True)
     p.add_argument("--every", type=int, default=100)

@@ -202,9 +202,95 @@ def _changed_rows(action: str, detail: str) -> str:
     """  # noqa: S608
 
 
+# The person columns, written out by hand (as CERT_COLUMNS).
+PERSON_COLUMNS = (
+    "id, kigo, bango, edaban, relationship, member_id, insured_type, employer_id, "
+    "voluntary_until, standard_remuneration, name, name_kana, birth_date, sex, postal_code, "
+    "address, acquired_on, lost_on, loss_reason, needs_consideration, address_unknown_since, "
+    "household_id, age_cover_until, elderly_from, created_at, updated_at"
+)
+
+# The 75th birthdays by hand (高齢者医療確保法§52, rules.md): everyone without a loss whose 75th
+# birthday (age_cover_until + 1) has come loses cover on it, a member's dependents follow unless
+# their own birthday comes first (earlier, or the same with the smaller id); the persons, their
+# history and audit rows, then their 有効 certificates (返却不要 when expired, 返却済 when held
+# after a 宛所不明 return, else 返却待ち due 5 days later by the household's route) with their
+# history and audit rows. Two statements.
+RAW_LATE_ELDERLY_SQL = [
+    f"""
+    CREATE TEMP TABLE bench_late_elderly ON COMMIT DROP AS
+    WITH heads AS (
+        SELECT p.id, p.age_cover_until + 1 AS lost_on, p.birth_date FROM members_person p
+        WHERE p.lost_on IS NULL AND p.age_cover_until < %(today)s
+    ), deps AS (
+        SELECT d.id, h.lost_on, d.lost_on AS previous, h.id AS member_id
+        FROM heads h JOIN members_person d ON d.member_id = h.id
+        WHERE (d.lost_on IS NULL OR d.lost_on > h.lost_on)
+          AND NOT EXISTS (SELECT 1 FROM heads o WHERE o.id = d.id
+                          AND (o.birth_date < h.birth_date
+                               OR (o.birth_date = h.birth_date AND o.id < h.id)))
+    ), losses AS (
+        SELECT id, lost_on, '75歳到達' AS reason, NULL::date AS previous, NULL::bigint AS member_id
+        FROM heads WHERE id NOT IN (SELECT id FROM deps)
+        UNION ALL SELECT id, lost_on, '被保険者の資格喪失', previous, member_id FROM deps
+    ), changed AS (
+        UPDATE members_person p SET lost_on = l.lost_on, loss_reason = l.reason,
+               updated_at = now()
+        FROM losses l WHERE p.id = l.id
+        RETURNING p.*, l.previous, l.member_id AS loss_member
+    ), history AS (
+        INSERT INTO members_historicalperson ({PERSON_COLUMNS}, history_date,
+            history_change_reason, history_type, history_user_id)
+        SELECT {PERSON_COLUMNS}, now(), NULL, '~', NULL FROM changed
+    ), audit AS (
+        INSERT INTO core_auditevent (at, actor_id, action, object_type, object_id, detail)
+        SELECT now(), NULL, 'person.loss_recorded', 'members.Person', changed.id::text,
+               jsonb_build_object('lost_on', changed.lost_on, 'reason', changed.loss_reason,
+                                  'previous_lost_on', changed.previous)
+               || CASE WHEN changed.loss_member IS NULL THEN '{{}}'::jsonb
+                       ELSE jsonb_build_object('member_id', changed.loss_member) END
+        FROM changed
+    )
+    SELECT changed.id, changed.lost_on, changed.loss_reason, hh.insured_type FROM changed
+    JOIN members_person hh ON hh.id = changed.household_id
+    """,  # noqa: S608
+    f"""
+    WITH changed AS (
+        UPDATE certificates_certificate c SET
+            state = CASE WHEN c.valid_until < l.lost_on OR c.valid_until < %(today)s THEN '返却不要'
+                         WHEN c.held_since IS NOT NULL THEN '返却済' ELSE '返却待ち' END,
+            state_note = CASE
+                WHEN c.valid_until < l.lost_on OR c.valid_until < %(today)s THEN '有効期限切れ'
+                WHEN c.held_since IS NOT NULL THEN '宛所不明で返戻され組合で保管中に資格喪失'
+                ELSE '資格喪失(' || l.loss_reason || ')' END,
+            returned_on = CASE WHEN c.valid_until >= l.lost_on AND c.valid_until >= %(today)s
+                               THEN c.held_since END,
+            return_due = CASE WHEN c.valid_until >= l.lost_on AND c.valid_until >= %(today)s
+                                   AND c.held_since IS NULL THEN l.lost_on + 5
+                              ELSE c.return_due END,
+            return_route = CASE WHEN c.valid_until >= l.lost_on AND c.valid_until >= %(today)s
+                                     AND c.held_since IS NULL
+                                THEN CASE WHEN l.insured_type = '任意継続' THEN '自宅'
+                                          ELSE '事業主経由' END
+                                ELSE c.return_route END,
+            state_changed_at = now(), updated_at = now()
+        FROM bench_late_elderly l
+        WHERE c.person_id = l.id AND c.state = '有効'
+        RETURNING c.*, l.lost_on AS loss_date
+    ) {
+        _changed_rows(
+            "certificate.return_required",
+            "jsonb_build_object('state', changed.state, 'lost_on', changed.loss_date, "
+            "'return_due', changed.return_due, 'return_route', changed.return_route)",
+        )
+    }
+    """,  # noqa: S608
+]
+
 # The nightly jobs by hand, on PostgreSQL: each change one statement (UPDATE … RETURNING feeding the
 # history and audit INSERTs). Parameter: today.
 RAW_NIGHTLY_SQL = {
+    "75歳到達": RAW_LATE_ELDERLY_SQL,
     "有効期限切れ": [
         f"""
         WITH changed AS (

@@ -75,3 +75,47 @@ def test_sqlite_is_a_no_op():
         pytest.skip("SQLite only")
     _add_employers(500, 0)
     assert analyze_if_stale(Employer, Person) == []
+
+
+def _person_table_analyzed_since(before) -> bool:
+    after = _last_analyze(Person._meta.db_table)
+    return after is not None and (before is None or after > before)
+
+
+@pytest.mark.postgres_only
+@pytest.mark.skipif(not POSTGRES, reason="needs PostgreSQL (DATABASE_URL)")
+@pytest.mark.django_db(transaction=True)
+def test_seed_demo_leaves_fresh_statistics():
+    from django.core.management import call_command
+
+    before = _last_analyze(Person._meta.db_table)
+    time.sleep(0.01)
+    call_command("seed_demo", persons=300, stdout=open(os.devnull, "w"))  # noqa: SIM115
+    assert _person_table_analyzed_since(before)
+    assert stale_tables(Person) == []
+
+
+@pytest.mark.postgres_only
+@pytest.mark.skipif(not POSTGRES, reason="needs PostgreSQL (DATABASE_URL)")
+@pytest.mark.django_db(transaction=True)
+def test_run_create_analyzes_a_register_changed_since_its_last_analyze(clerk):
+    from datetime import date
+
+    from certificates.services import run_create
+    from tests.certificates.factories import member, snapshot
+
+    persons = [member() for _ in range(80)]  # committed, one by one: another session's import
+    snapshot(date(2026, 11, 15), [(p, "未登録", None) for p in persons])
+    with connection.cursor() as cur:  # reported as the import's process would on exit
+        cur.execute("SELECT pg_stat_force_next_flush()")
+    before = _last_analyze(Person._meta.db_table)
+    assert Person._meta.db_table in stale_tables(Person)
+    time.sleep(0.01)
+    run = run_create(
+        status_date=date(2026, 11, 15),
+        issue_date=date(2026, 12, 1),
+        valid_until=date(2031, 11, 30),
+        acting_user=clerk,
+    )
+    assert run.target_count == 80
+    assert _person_table_analyzed_since(before)

@@ -65,6 +65,7 @@ from .models import (
     Relationship,
     persons_settle_households,
 )
+from .signals import registration_snapshot_imported
 from .staging import (
     CHUNK_ROWS,
     Stage,
@@ -869,6 +870,10 @@ def registration_status_import(
     from certificates.lifecycle import certificates_apply_registration_snapshot
 
     certificates_apply_registration_snapshot(snapshot=snapshot, acting_user=acting_user)
+    # rules.md "The monthly cycle": the month's draft run is prepared after commit (elderly.monthly).
+    registration_snapshot_imported.send(
+        sender=RegistrationSnapshot, snapshot=snapshot, acting_user=acting_user
+    )
     audit_event(
         action="import.registration_status",
         actor=acting_user,

@@ -22,6 +22,7 @@ from core.roles import AUDITOR, CLERK, SUPERVISOR, role_permissions
 from documents.models import GeneratedDocument
 from members.models import RegistrationSnapshot, RegistrationStatus
 from tests.core.conftest import make_certificate, make_person
+from tests.elderly.rows import make_elderly_rows
 
 REGISTERED = sorted(admin.site._registry.items(), key=lambda item: item[0]._meta.label)
 EXPORT_ACTIONS = {"export_csv", "export_csv_cp932"}
@@ -65,6 +66,7 @@ def everything(db, employer, clerk, supervisor, auditor):
         kind="一括交付", run=run, chunk_no=1, label="E001 デモ商事", state="失敗", error="x"
     )
     _fees_rows(employer, clerk)
+    make_elderly_rows(person=person, certificate=cert, snapshot=snapshot, run=run, clerk=clerk)
     audit_event(action="run.created", actor=clerk, obj=run)
     ExportJob.objects.create(
         requested_by=auditor,

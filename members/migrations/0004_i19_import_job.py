@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('members', '0005_i13_person_derived_not_null'),
+        ('members', '0003_historical_names_in_japanese'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

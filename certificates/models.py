@@ -85,6 +85,9 @@ class IssuanceRun(models.Model):
     finished_at = models.DateTimeField("完了日時", null=True, blank=True)
     target_count = models.PositiveIntegerField("対象者数", default=0)
     issued_count = models.PositiveIntegerField("交付数", default=0)
+    # Targets no longer qualified on the issue date when their batch was issued (rules.md:
+    # execution re-checks rule 1; the reason is kept on the target).
+    skipped_count = models.PositiveIntegerField("交付見送り数", default=0)
     # The high-water mark of executing: every target with a pk up to it holds its certificate, none
     # above it does (certificates.services._run_issue_batch commits both together, in target order).
     issued_through = models.BigIntegerField("交付済みの対象者(内部)", default=0, editable=False)
@@ -169,6 +172,12 @@ class RunTarget(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+    )
+    # Set when executing finds the target no longer qualified on the issue date (a loss recorded
+    # after the list was frozen): the rule of certificates.rules.QUALIFICATION_CHECKS that failed.
+    # A database default, as the list is frozen by INSERT … SELECT.
+    skip_reason = models.CharField(
+        "交付見送りの理由", max_length=32, blank=True, default="", db_default=""
     )
 
     class Meta:

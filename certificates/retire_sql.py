@@ -25,22 +25,20 @@ from django.db import connection
 
 from core.models import AuditEvent
 
-from .models import Certificate, CertificateState, IssueReason
+from .models import Certificate, CertificateState
 
 CERT = Certificate._meta.db_table
-TARGETS = "certificates_runtarget"
 
 # The certificate retired because it expired before the new one starts (also lifecycle's note).
 NOTE_EXPIRED = "有効期限切れ"
-# The certificate a run's target renews (its RunTarget.replaces).
-NOTE_RENEWED = IssueReason.RENEWAL.value
 
 
-def _in_set(ids: Sequence[int]) -> tuple[str, object]:
-    """SQL for "c.id is one of `ids`" and its one parameter."""
+def in_set(ids: Sequence[int], *, column: str = "c.id") -> tuple[str, object]:
+    """SQL for "`column` is one of `ids`" and its one parameter."""
     if connection.vendor == "postgresql":
-        return "c.id = ANY(%s)", list(ids)
-    return "c.id IN (SELECT value FROM json_each(%s))", json.dumps(list(ids))
+        return f"{column} = ANY(%s)", list(ids)
+    # `column` is a constant of this package's callers, never input.
+    return f"{column} IN (SELECT value FROM json_each(%s))", json.dumps(list(ids))  # noqa: S608
 
 
 def locked_ids(where: str, params: Sequence = ()) -> list[int]:
@@ -92,13 +90,13 @@ def insert_audit_events(
     for key, column in audit.columns.items():
         pairs.append(("%s", f"c.{column}"))
         params.append(key)
-    in_set, id_param = _in_set(ids)
+    ids_sql, id_param = in_set(ids)
     # Composed from the models' table and column names and constants only: hence the noqa.
     sql = (
         f"INSERT INTO {AuditEvent._meta.db_table} "  # noqa: S608
         "(at, actor_id, action, object_type, object_id, detail) "
         f"SELECT %s, %s, %s, %s, CAST(c.id AS TEXT), {_json_object(pairs)} "
-        f"FROM {CERT} c WHERE {in_set} ORDER BY c.id"
+        f"FROM {CERT} c WHERE {ids_sql} ORDER BY c.id"
     )
     with connection.cursor() as cur:
         cur.execute(sql, [*params, id_param])
@@ -117,14 +115,14 @@ def insert_history(
     missing = set(columns) - {f.column for f in history._meta.concrete_fields}
     if missing:
         raise RuntimeError(f"retire_sql: history table lacks certificate columns: {missing}")
-    in_set, id_param = _in_set(ids)
+    ids_sql, id_param = in_set(ids)
     # Composed from the models' column names only: hence the noqa on S608.
     sql = (
         f"INSERT INTO {history._meta.db_table} "  # noqa: S608
         f"({', '.join(columns)}, history_date, history_change_reason, history_type, "
         "history_user_id) "
         f"SELECT {', '.join('c.' + c for c in columns)}, %s, %s, '~', %s "
-        f"FROM {CERT} c WHERE {in_set} ORDER BY c.id"
+        f"FROM {CERT} c WHERE {ids_sql} ORDER BY c.id"
     )
     with connection.cursor() as cur:
         cur.execute(sql, [now, reason, user_id, id_param])
@@ -156,9 +154,9 @@ def set_state(
         raise ValueError(f"retire_sql: unknown certificate state {state!r}")
     assignments = ["state = %s", "state_note = %s", "state_changed_at = %s", "updated_at = %s"]
     assignments += [f"{column} = %s" for column in extra]
-    in_set, id_param = _in_set(ids)
+    ids_sql, id_param = in_set(ids)
     # Composed from the model's column names only: hence the noqa on S608.
-    sql = f"UPDATE {CERT} AS c SET {', '.join(assignments)} WHERE {in_set}"  # noqa: S608
+    sql = f"UPDATE {CERT} AS c SET {', '.join(assignments)} WHERE {ids_sql}"  # noqa: S608
     with connection.cursor() as cur:
         cur.execute(sql, [state, note, now, now, *extra.values(), id_param])
         changed = cur.rowcount
@@ -168,57 +166,3 @@ def set_state(
     if audit is not None:
         insert_audit_events(ids, audit=audit, now=now, user_id=user_id)
     return changed
-
-
-# --- a run's batch -----------------------------------------------------------------------------
-
-# The persons of one batch of a run's frozen targets (run, after_pk, last_pk).
-_BATCH_PERSONS = (
-    f"c.person_id IN (SELECT rt.person_id FROM {TARGETS} rt "  # noqa: S608 (constants)
-    "WHERE rt.run_id = %s AND rt.id > %s AND rt.id <= %s)"
-)
-_BATCH_RENEWED = (
-    f"c.id IN (SELECT rt.replaces_id FROM {TARGETS} rt "  # noqa: S608 (constants)
-    "WHERE rt.run_id = %s AND rt.id > %s AND rt.id <= %s AND rt.replaces_id IS NOT NULL)"
-)
-
-
-def blocking_certificates(*, run_id: int, after_pk: int, last_pk: int, issue_date: date) -> list:
-    """Ids of the 有効 certificates of the batch's persons that the batch may not retire: still
-    valid on the issue date and not the certificate a target renews (issued after the run's list
-    was frozen). Normally none."""
-    batch = (run_id, after_pk, last_pk)
-    return locked_ids(
-        f"c.state = %s AND c.valid_until >= %s AND {_BATCH_PERSONS} AND NOT {_BATCH_RENEWED}",
-        [CertificateState.ACTIVE, issue_date, *batch, *batch],
-    )
-
-
-def retire_superseded(
-    *,
-    run_id: int,
-    after_pk: int,
-    last_pk: int,
-    issue_date: date,
-    now: datetime,
-    user_id: int | None,
-    reason: str,
-) -> int:
-    """Retire, for the targets of run `run_id` with after_pk < pk ≤ last_pk, the 有効 certificates
-    their new ones supersede: 返却不要 with state_note 有効期限切れ when it ends before the issue
-    date, else 更新 when it is the certificate the target renews. History rows carry `user_id`
-    and `reason`. The caller holds the run lock, has locked the batch's persons and checked
-    blocking_certificates. Returns how many were retired (a constant number of statements)."""
-    batch = (run_id, after_pk, last_pk)
-    expired = locked_ids(
-        f"c.state = %s AND c.valid_until < %s AND {_BATCH_PERSONS}",
-        [CertificateState.ACTIVE, issue_date, *batch],
-    )
-    renewed = locked_ids(
-        f"c.state = %s AND c.valid_until >= %s AND {_BATCH_PERSONS} AND {_BATCH_RENEWED}",
-        [CertificateState.ACTIVE, issue_date, *batch, *batch],
-    )
-    common = {"now": now, "user_id": user_id, "history_reason": reason}
-    retired = set_state(expired, state=CertificateState.NO_RETURN, note=NOTE_EXPIRED, **common)
-    retired += set_state(renewed, state=CertificateState.NO_RETURN, note=NOTE_RENEWED, **common)
-    return retired

@@ -266,12 +266,22 @@ def has_reason(base: str) -> Q:
 # --- rule 2: a certificate covering the issue date ----------------------------------------------
 
 
+# States of a certificate that no longer covers any day, whatever its dates.
+NOT_COVERING = (CertificateState.VOID, CertificateState.RETURNED)
+
+
 def covering_certificates(issue_date: date):
-    """The person's active certificates still valid on the issue date, the longest first (a
-    correlated subquery; certificate_one_active_per_person keeps it to one row)."""
-    return Certificate.objects.filter(
-        person_id=OuterRef("pk"), state=CertificateState.ACTIVE, valid_until__gte=issue_date
-    ).order_by("-valid_until", "-pk")
+    """Rule 2's certificates: the person's certificates that cover the issue date — issued on or
+    before it, valid until on or after it, neither 無効 nor 返却済, whatever else their state (one
+    due for return after a future loss still covers the days before the loss). The longest first
+    (a correlated subquery)."""
+    return (
+        Certificate.objects.filter(
+            person_id=OuterRef("pk"), issue_date__lte=issue_date, valid_until__gte=issue_date
+        )
+        .exclude(state__in=NOT_COVERING)
+        .order_by("-valid_until", "-pk")
+    )
 
 
 # The validity end of "no covering certificate": earlier than any, so one comparison decides.

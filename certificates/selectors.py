@@ -219,7 +219,7 @@ def run_progress(run: IssuanceRun) -> tuple[int, int]:
 def run_targets_for_manifest(run: IssuanceRun):
     """A run's frozen targets with what the manifest CSV prints, in bundle order."""
     return (
-        RunTarget.objects.filter(run=run)
+        RunTarget.objects.filter(run=run, skip_reason="")
         .select_related("person", "employer", "household")
         .order_by(
             "route", "employer__code", "household__kigo", "household__bango", "person__edaban"

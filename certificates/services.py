@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
@@ -16,7 +16,7 @@ from core.roles import CLERK, SUPERVISOR, user_has_role
 from members.models import Person, RegistrationStatus
 
 from . import issue_sql, retire_sql, rules
-from .lifecycle import certificates_require_return
+from .lifecycle import NOTE_EXPIRED, certificates_require_return
 from .models import (
     Certificate,
     CertificateState,
@@ -29,29 +29,95 @@ from .models import (
 from .numbering import allocate_certificate_numbers
 from .selectors import RUN_TARGET_COLUMNS, issuance_targets
 
+# --- issuing, written once ----------------------------------------------------------------------
 
-def _retire_superseded(*, person_id: int, issue_date: date, acting_user=None) -> int:
-    """Stored-有効 certificates that end before `issue_date` are no longer in force when the new one
-    starts: they become 返却不要 (rules.md "After issue": an expired certificate needs no return).
-    This keeps certificate_one_active_per_person satisfiable. Returns how many changed."""
-    now = timezone.now()
-    stale = list(
-        Certificate.objects.select_for_update().filter(
-            person_id=person_id, state=CertificateState.ACTIVE, valid_until__lt=issue_date
-        )
+
+def _retire_superseded(
+    *,
+    person_ids: list[int],
+    issue_date: date,
+    replaced_ids: set[int],
+    replaced_note: str,
+    acting_user,
+    history_reason: str | None,
+    now: datetime,
+) -> tuple[list[int], list[Certificate]]:
+    """Before new certificates starting on `issue_date` are written for these persons, their stored
+    有効 certificates that the new ones supersede become 返却不要: those ending before the issue
+    date (an expired certificate needs no return, rules.md "After issue") and those being replaced
+    (`replaced_ids`: a renewal, a reissue). This keeps certificate_one_active_per_person
+    satisfiable. Any other 有効 certificate blocks: returned as the second list, and then nothing
+    is changed (the caller refuses). Each retired certificate gets its history row and its audit
+    event. Returns (ids retired, blocking certificates).
+
+    The one retire step of issuing (bulk batches and single reissues alike), set-wise through
+    certificates.retire_sql: a constant number of statements whatever the batch (issue 18:
+    bulk_update's CASE over a batch made a renewal run quadratic)."""
+    persons, persons_param = retire_sql.in_set(person_ids, column="c.person_id")
+    active = CertificateState.ACTIVE
+    expired = retire_sql.locked_ids(
+        f"c.state = %s AND c.valid_until < %s AND {persons}", [active, issue_date, persons_param]
     )
-    for cert in stale:
-        cert.state = CertificateState.NO_RETURN
-        cert.state_note = "有効期限切れ"
-        cert.state_changed_at = now
-        cert.save(update_fields=["state", "state_note", "state_changed_at", "updated_at"])
-        audit_event(
-            action="certificate.expired",
-            actor=acting_user,
-            obj=cert,
-            valid_until=cert.valid_until.isoformat(),
+    current = retire_sql.locked_ids(
+        f"c.state = %s AND c.valid_until >= %s AND {persons}", [active, issue_date, persons_param]
+    )
+    replaced = [pk for pk in current if pk in replaced_ids]
+    blocking_ids = [pk for pk in current if pk not in replaced_ids]
+    if blocking_ids:
+        blocking = Certificate.objects.select_related("person").filter(pk__in=blocking_ids)
+        return [], list(blocking.order_by("pk"))
+    common = {
+        "state": CertificateState.NO_RETURN,
+        "now": now,
+        "user_id": acting_user.pk if acting_user is not None else None,
+        "history_reason": history_reason,
+    }
+    for ids, note, action in (
+        (expired, NOTE_EXPIRED, "certificate.expired"),
+        (replaced, replaced_note, "certificate.replaced"),
+    ):
+        audit = retire_sql.Audit(
+            action=action, constants={"reason": note}, columns={"valid_until": "valid_until"}
         )
-    return len(stale)
+        retire_sql.set_state(ids, note=note, audit=audit, **common)
+    return [*expired, *replaced], []
+
+
+def _write_certificates(
+    *,
+    count: int,
+    run: IssuanceRun | None,
+    issue_date: date,
+    acting_user,
+    history_reason: str | None,
+    now: datetime,
+    after_pk: int = 0,
+    last_pk: int = 0,
+    one: dict | None = None,
+) -> tuple[str, str]:
+    """The one writer of new certificates, for a batch of a run's frozen targets (after_pk <
+    pk ≤ last_pk) or for one certificate (`one`: its own columns): numbers allocated in one
+    block, the rows, their django-simple-history "+" rows and one "certificate.issued" audit
+    event per certificate, each written set-wise by the database. Returns the number block."""
+    numbers = allocate_certificate_numbers(count, on=issue_date)
+    block = (numbers[0], numbers[-1])
+    issued = issue_sql.insert_certificates(
+        run_id=run.pk if run is not None else None,
+        issue_date=issue_date,
+        numbers=block,
+        now=now,
+        after_pk=after_pk,
+        last_pk=last_pk,
+        one=one,
+    )
+    if issued != count:
+        raise RuntimeError(f"{count}件の予定が{issued}件交付されました")
+    user_id = acting_user.pk if acting_user is not None else None
+    issue_sql.insert_certificate_history(
+        numbers=block, now=now, user_id=user_id, reason=history_reason
+    )
+    issue_sql.insert_issue_audit(numbers=block, now=now, user_id=user_id)
+    return block
 
 
 @transaction.atomic
@@ -70,7 +136,8 @@ def certificate_issue(
     replaces: Certificate | None = None,
     run: IssuanceRun | None = None,
 ) -> Certificate:
-    """Issue one 資格確認書 (reissue flows; a bulk run uses run_execute, which issues in batches).
+    """Issue one 資格確認書 (reissue flows; a bulk run uses run_execute, which issues in batches
+    through the same writer).
 
     The person's row is locked so two concurrent issues for the same person serialise here; the
     database constraint certificate_one_active_per_person stays the final guard.
@@ -88,65 +155,41 @@ def certificate_issue(
         raise ValidationError(
             f"置き換える資格確認書 {replaces.number} は {locked.key} のものではありません"
         )
-    _retire_superseded(person_id=locked.pk, issue_date=issue_date, acting_user=acting_user)
-
-    others = Certificate.objects.select_for_update().filter(
-        person_id=locked.pk, state=CertificateState.ACTIVE
+    now = timezone.now()  # one time for the retired and the new certificate
+    _, blocking = _retire_superseded(
+        now=now,
+        person_ids=[locked.pk],
+        issue_date=issue_date,
+        replaced_ids={replaces.pk} if replaces is not None else set(),
+        replaced_note=f"{reason}により置換",
+        acting_user=acting_user,
+        history_reason=None,
     )
-    if replaces is not None:
-        others = others.exclude(pk=replaces.pk)
-    blocking = list(others)
     if blocking:
         numbers = "、".join(c.number for c in blocking)
         raise ValidationError(
             f"{locked.key} {locked.name} には有効な資格確認書({numbers})があるため交付できません"
         )
-
-    now = timezone.now()
-    if replaces is not None:
-        replaces = Certificate.objects.select_for_update().get(pk=replaces.pk)
-        if replaces.state == CertificateState.ACTIVE:
-            replaces.state = CertificateState.NO_RETURN
-            replaces.state_note = f"{reason}により置換"
-            replaces.state_changed_at = now
-            replaces.save(update_fields=["state", "state_note", "state_changed_at", "updated_at"])
-            audit_event(
-                action="certificate.replaced",
-                actor=acting_user,
-                obj=replaces,
-                reason=reason,
-            )
-
-    (number,) = allocate_certificate_numbers(1, on=issue_date)
-    cert = Certificate.objects.create(
-        number=number,
-        person=locked,
+    block = _write_certificates(
+        now=now,
+        count=1,
         run=run,
-        reason=reason,
         issue_date=issue_date,
-        valid_until=valid_until,
-        route=route,
-        elderly_start=elderly_start,
-        copay_ratio=copay_ratio,
-        printed_name=locked.name,
-        printed_name_kana=locked.name_kana,
-        registration_status=registration_status,
-        ec_expiry=ec_expiry,
-        replaces=replaces,
-        state=CertificateState.ACTIVE,
-        state_changed_at=now,
+        acting_user=acting_user,
+        history_reason=None,
+        one={
+            "person_id": locked.pk,
+            "reason": reason,
+            "valid_until": valid_until,
+            "route": route,
+            "elderly_start": elderly_start,
+            "copay_ratio": copay_ratio,
+            "registration_status": registration_status,
+            "ec_expiry": ec_expiry,
+            "replaces_id": replaces.pk if replaces is not None else None,
+        },
     )
-    audit_event(
-        action="certificate.issued",
-        actor=acting_user,
-        obj=cert,
-        number=cert.number,
-        person=locked.key,
-        reason=reason,
-        run=run.pk if run is not None else None,
-        replaces=replaces.number if replaces is not None else None,
-    )
-    return cert
+    return Certificate.objects.get(number=block[0])
 
 
 # --- 一括職権交付 runs --------------------------------------------------------------------------
@@ -390,7 +433,6 @@ def _run_issue_batch(*, run_id: int, acting_user, batch_size: int) -> tuple[int,
     if not todo:
         return 0, after_pk
     last_pk = todo[-1][0]
-    count = len(todo)
     person_ids = [pid for _, pid, _ in todo]
     # Lock the persons in a fixed order, as certificate_issue does, so a reissue cannot slip in.
     lost_on = dict(
@@ -399,49 +441,46 @@ def _run_issue_batch(*, run_id: int, acting_user, batch_size: int) -> tuple[int,
         .order_by("pk")
         .values_list("pk", "lost_on")
     )
-    now = timezone.now()
+    # Rule 1 again, as of now: a target who lost qualification after the list was frozen is
+    # skipped (the reason kept on the target); the run never adds anyone.
+    skipped = _skip_unqualified(run=run, after_pk=after_pk, last_pk=last_pk)
+    todo = [t for t in todo if t[1] not in skipped]
+    person_ids = [pid for _, pid, _ in todo]
+    count = len(todo)
+    if not todo:
+        IssuanceRun.objects.filter(pk=run.pk).update(
+            issued_through=last_pk, updated_at=timezone.now()
+        )
+        return len(skipped), last_pk
     reason = f"一括交付 #{run.pk}"
-    # The certificates the batch supersedes are retired set-wise (certificates.retire_sql, issue
-    # 18: bulk_update's CASE over the batch made a renewal run quadratic).
-    batch = {"run_id": run.pk, "after_pk": after_pk, "last_pk": last_pk}
-    blocking_ids = retire_sql.blocking_certificates(**batch, issue_date=run.issue_date)
-    if blocking_ids:
-        blocking = Certificate.objects.select_related("person").filter(pk__in=blocking_ids[:20])
-        names = "、".join(f"{c.person} (証明書番号 {c.number})" for c in blocking.order_by("pk"))
-        more = f" ほか{len(blocking_ids) - 20}件" if len(blocking_ids) > 20 else ""
+    now = timezone.now()  # one time for the batch's retired and new certificates
+    retired, blocking = _retire_superseded(
+        now=now,
+        person_ids=person_ids,
+        issue_date=run.issue_date,
+        replaced_ids={replaces_id for _, _, replaces_id in todo if replaces_id},
+        replaced_note=IssueReason.RENEWAL.value,
+        acting_user=acting_user,
+        history_reason=reason,
+    )
+    if blocking:
+        names = "、".join(f"{c.person} (証明書番号 {c.number})" for c in blocking[:20])
+        more = f" ほか{len(blocking) - 20}件" if len(blocking) > 20 else ""
         raise RunConflict(
             f"一括交付の作成後に有効な資格確認書が交付された対象者がいます: {names}{more}。"
             "その資格確認書を処理してから再実行してください"
         )
-    retired = retire_sql.retire_superseded(
-        **batch,
-        issue_date=run.issue_date,
+    # The certificates, their history rows and audit events are written by PostgreSQL/SQLite
+    # from the frozen targets (issue 8: building model objects was most of the issuing time).
+    block = _write_certificates(
         now=now,
-        user_id=acting_user.pk if acting_user is not None else None,
-        reason=reason,
-    )
-
-    # The certificates and their history rows are written by PostgreSQL/SQLite from the frozen
-    # targets (issue 8: building model objects was most of the issuing time), numbered in target
-    # order from one allocated block.
-    numbers = allocate_certificate_numbers(count, on=run.issue_date)
-    block = (numbers[0], numbers[-1])
-    issued = issue_sql.insert_certificates(
-        run_id=run.pk,
+        count=count,
+        run=run,
+        issue_date=run.issue_date,
+        acting_user=acting_user,
+        history_reason=reason,
         after_pk=after_pk,
         last_pk=last_pk,
-        issue_date=run.issue_date,
-        numbers=block,
-        now=now,
-    )
-    if issued != count:
-        raise RuntimeError(f"一括交付 #{run.pk}: {count}件の予定が{issued}件交付されました")
-    issue_sql.insert_certificate_history(
-        run_id=run.pk,
-        numbers=block,
-        now=now,
-        user_id=acting_user.pk if acting_user is not None else None,
-        reason=reason,
     )
     # A 資格喪失年月日 already on file (a future loss imported before the run, or a loss recorded
     # after the list was frozen) found no certificate to put up for return when it was recorded:
@@ -450,7 +489,7 @@ def _run_issue_batch(*, run_id: int, acting_user, batch_size: int) -> tuple[int,
     for person in Person.objects.filter(pk__in=leaving).select_related("member").order_by("pk"):
         certificates_require_return(person=person, lost_on=person.lost_on, acting_user=acting_user)
     # The mark is internal bookkeeping: an UPDATE, not a save() with a history row per batch.
-    IssuanceRun.objects.filter(pk=run.pk).update(issued_through=last_pk, updated_at=now)
+    IssuanceRun.objects.filter(pk=run.pk).update(issued_through=last_pk, updated_at=timezone.now())
     audit_event(
         action="run.batch_issued",
         actor=acting_user,
@@ -458,9 +497,29 @@ def _run_issue_batch(*, run_id: int, acting_user, batch_size: int) -> tuple[int,
         count=count,
         first=block[0],
         last=block[1],
-        retired=retired,
+        retired=len(retired),
+        skipped=len(skipped),
     )
-    return count, last_pk
+    return count + len(skipped), last_pk
+
+
+def _skip_unqualified(*, run: IssuanceRun, after_pk: int, last_pk: int) -> set[int]:
+    """Mark the batch's targets no longer qualified on the run's issue date (rules.qualified_on,
+    the expression that selected them) with the first rule that now excludes them. Returns their
+    person ids."""
+    batch = RunTarget.objects.filter(run_id=run.pk, pk__gt=after_pk, pk__lte=last_pk)
+    persons = Person.objects.filter(pk__in=batch.values("person_id"))
+    skipped: set[int] = set()
+    for label, check in rules.QUALIFICATION_CHECKS:
+        failing = set(
+            persons.exclude(check(run.issue_date))
+            .exclude(pk__in=skipped)
+            .values_list("pk", flat=True)
+        )
+        if failing:
+            batch.filter(person_id__in=failing).update(skip_reason=label)
+            skipped |= failing
+    return skipped
 
 
 @transaction.atomic
@@ -479,7 +538,8 @@ def _run_finish_issue(*, run_id: int, acting_user) -> IssuanceRun:
     if run.state != RunState.RUNNING:
         return run  # another execute finished first (and handed over to documents)
     run.issued_count = Certificate.objects.filter(run=run).count()
-    fields = ["issued_count", "updated_at"]
+    run.skipped_count = RunTarget.objects.filter(run=run).exclude(skip_reason="").count()
+    fields = ["issued_count", "skipped_count", "updated_at"]
     if run.issued_at is None:
         run.issued_at = timezone.now()
         fields.append("issued_at")
@@ -489,6 +549,7 @@ def _run_finish_issue(*, run_id: int, acting_user) -> IssuanceRun:
             obj=run,
             issued_count=run.issued_count,
             target_count=run.target_count,
+            skipped_count=run.skipped_count,
         )
     run.save(update_fields=fields)
     _hand_over_to_documents(run)

@@ -33,7 +33,8 @@ def run_targets_for_planning(*, run_id: int) -> list[PlanningTarget]:
     記号・番号, the 被保険者 (枝番 00) first. Sorted in Python: the database's collation of
     Japanese text is not something the print order should depend on."""
     rows = list(
-        RunTarget.objects.filter(run_id=run_id).values_list(
+        # targets skipped when executing (no longer qualified) get no certificate and no page
+        RunTarget.objects.filter(run_id=run_id, skip_reason="").values_list(
             "pk",
             "household_id",
             "route",

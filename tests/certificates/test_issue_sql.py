@@ -110,3 +110,54 @@ def test_a_number_block_beyond_seven_digits_is_refused():
             numbers=("2026-9999999", "2026-10000000"),
             now=None,
         )
+
+
+def test_every_certificate_has_one_issued_audit_event_on_both_paths(clerk, supervisor):
+    """One writer (services._write_certificates): a run's batches and a single issue both write one
+    "certificate.issued" event per certificate, with the same detail."""
+    from certificates.services import certificate_issue
+    from core.models import AuditEvent
+
+    run = _executed_run(clerk, supervisor, batch_size=3)
+    certs = {str(c.pk): c for c in Certificate.objects.filter(run=run).select_related("person")}
+    events = AuditEvent.objects.filter(action="certificate.issued")
+    assert sorted(events.values_list("object_id", flat=True)) == sorted(certs)
+    for ev in events:
+        c = certs[ev.object_id]
+        assert ev.actor_id == supervisor.pk and ev.object_type == "certificates.Certificate"
+        assert ev.detail == {
+            "number": c.number,
+            "person": c.person.key,
+            "reason": c.reason,
+            "run": run.pk,
+            "replaces": c.replaces.number if c.replaces_id else None,
+        }
+    renewed = Certificate.objects.get(run=run, reason="更新")
+    replaced = AuditEvent.objects.get(action="certificate.replaced", object_id=renewed.replaces_id)
+    assert replaced.detail["reason"] == "更新"
+    old = (
+        Certificate.objects.filter(run=run, reason="未登録", person__lost_on__isnull=True)
+        .order_by("pk")
+        .first()
+    )
+    old.state = "無効"
+    old.save(update_fields=["state"])
+    one = certificate_issue(
+        person=old.person,
+        reason="再交付(滅失・き損)",
+        issue_date=date(2026, 12, 10),
+        valid_until=old.valid_until,
+        route=old.route,
+        replaces=old,
+        acting_user=clerk,
+    )
+    ev = AuditEvent.objects.get(action="certificate.issued", object_id=str(one.pk))
+    assert ev.actor_id == clerk.pk
+    assert ev.detail == {
+        "number": one.number,
+        "person": one.person.key,
+        "reason": "再交付(滅失・き損)",
+        "run": None,
+        "replaces": old.number,
+    }
+    assert one.history.get().history_type == "+" and one.history.get().history_user == clerk

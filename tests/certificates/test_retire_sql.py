@@ -102,37 +102,49 @@ def test_a_batch_takes_a_constant_number_of_statements(clerk, supervisor):
     assert not [sql for sql in three if "CASE" in sql.upper()]
 
 
-def _old_retire(*, run_id, after_pk, last_pk, issue_date, now, user_id, reason):
-    """The path retire_sql replaced, kept as the reference: the batch's 有効 certificates loaded
-    as objects and bulk_update_with_history'd."""
-    from django.contrib.auth import get_user_model
+def _old_retire(
+    *, person_ids, issue_date, replaced_ids, replaced_note, acting_user, history_reason, now
+):
+    """The path retire_sql replaced, kept as the reference: the persons' 有効 certificates loaded
+    as objects and bulk_update_with_history'd, one audit event each."""
+    from core.models import AuditEvent
 
-    from certificates.models import RunTarget
-
-    todo = RunTarget.objects.filter(run_id=run_id, pk__gt=after_pk, pk__lte=last_pk)
-    replaced = set(todo.exclude(replaces__isnull=True).values_list("replaces_id", flat=True))
-    retired = []
+    retired, blocking = [], []
     for cert in Certificate.objects.filter(
-        person_id__in=todo.values("person_id"), state=CertificateState.ACTIVE
+        person_id__in=person_ids, state=CertificateState.ACTIVE
     ).order_by("pk"):
         if cert.valid_until < issue_date:
             cert.state_note = "有効期限切れ"
-        elif cert.pk in replaced:
-            cert.state_note = "更新"
+        elif cert.pk in replaced_ids:
+            cert.state_note = replaced_note
         else:
+            blocking.append(cert)
             continue
         cert.state = CertificateState.NO_RETURN
         cert.state_changed_at = now
         retired.append(cert)
-    if retired:
-        bulk_update_with_history(
-            retired,
-            Certificate,
-            ["state", "state_note", "state_changed_at"],
-            default_user=get_user_model().objects.get(pk=user_id) if user_id else None,
-            default_change_reason=reason,
+    if blocking or not retired:
+        return [], blocking
+    bulk_update_with_history(
+        retired,
+        Certificate,
+        ["state", "state_note", "state_changed_at", "updated_at"],
+        default_user=acting_user,
+        default_change_reason=history_reason,
+    )
+    AuditEvent.objects.bulk_create(
+        AuditEvent(
+            action="certificate.expired"
+            if c.state_note == "有効期限切れ"
+            else "certificate.replaced",
+            actor=acting_user,
+            object_type=Certificate._meta.label,
+            object_id=str(c.pk),
+            detail={"valid_until": c.valid_until.isoformat(), "reason": c.state_note},
         )
-    return len(retired)
+        for c in retired
+    )
+    return [c.pk for c in retired], []
 
 
 def _outcome(runs) -> dict:
@@ -165,7 +177,7 @@ def _outcome(runs) -> dict:
 def test_results_equal_those_of_the_old_bulk_update_path(clerk, supervisor, monkeypatch):
     with transaction.atomic():
         with monkeypatch.context() as m:
-            m.setattr(services.retire_sql, "retire_superseded", _old_retire)
+            m.setattr(services, "_retire_superseded", _old_retire)
             _society(7)
             runs = [
                 _run(FIRST, FIRST_UNTIL, clerk, supervisor, 3),
@@ -193,7 +205,7 @@ def test_a_certificate_issued_after_the_list_was_frozen_blocks_the_batch(clerk, 
         status_date=STATUS, issue_date=FIRST, valid_until=FIRST_UNTIL, acting_user=clerk
     )
     run_approve(run=run, acting_user=supervisor)
-    late = Certificate.objects.create(
+    Certificate.objects.create(
         number="2026-8000001",
         person=persons[1],
         reason="未登録",
@@ -203,9 +215,6 @@ def test_a_certificate_issued_after_the_list_was_frozen_blocks_the_batch(clerk, 
         printed_name=persons[1].name,
         printed_name_kana=persons[1].name_kana,
     )
-    assert retire_sql.blocking_certificates(
-        run_id=run.pk, after_pk=0, last_pk=10**9, issue_date=FIRST
-    ) == [late.pk]
     from django.core.exceptions import ValidationError
 
     with pytest.raises(ValidationError, match="2026-8000001"):
@@ -222,5 +231,8 @@ def test_set_state_refuses_unknown_columns_and_states():
         retire_sql.set_state([1], state="廃棄", note="", now=None)
     with pytest.raises(RuntimeError, match="no_such_column"):
         retire_sql.insert_audit_events(
-            [1], audit=retire_sql.Audit("x", columns={"k": "no_such_column"}), now=None, user_id=None
+            [1],
+            audit=retire_sql.Audit("x", columns={"k": "no_such_column"}),
+            now=None,
+            user_id=None,
         )

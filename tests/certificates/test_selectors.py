@@ -192,3 +192,44 @@ def test_ec_lapse_cutoff_agrees_with_the_rule_for_every_day_of_two_years():
                     rules.Status("電子証明書失効", expiry), issue, months
                 )
                 assert (lapsed == "電子証明書失効") == (expiry <= cutoff)
+
+
+@pytest.mark.parametrize(
+    ("state", "issued", "until", "outcome"),
+    [
+        ("返却待ち", date(2026, 4, 1), date(2028, 3, 31), None),  # due after a future loss: covers
+        ("返却不要", date(2026, 4, 1), date(2028, 3, 31), None),  # made unnecessary: still covers
+        ("有効", date(2026, 4, 1), date(2028, 3, 31), None),
+        ("無効", date(2026, 4, 1), date(2028, 3, 31), "未登録"),  # lost: covers nothing
+        ("返却済", date(2026, 4, 1), date(2028, 3, 31), "未登録"),
+        ("有効", date(2026, 12, 2), date(2028, 3, 31), "未登録"),  # issued after the issue date
+        ("有効", date(2026, 12, 1), date(2026, 12, 1), "更新"),  # covers the issue date itself
+        ("返却待ち", date(2026, 4, 1), date(2027, 1, 30), "更新"),  # within the renewal window
+        ("有効", date(2025, 4, 1), date(2026, 11, 30), "未登録"),  # ended the day before
+    ],
+)
+def test_a_certificate_covering_the_issue_date_blocks_whatever_its_state(
+    state, issued, until, outcome
+):
+    """rules.md rule 2: issued on/before the issue date, valid until on/after it, neither 無効
+    nor 返却済 — whatever else its state."""
+    p = member()
+    snapshot(STATUS_DATE, [(p, "未登録", None)])
+    Certificate.objects.create(
+        number="2026-0000099",
+        person=p,
+        reason="未登録",
+        issue_date=issued,
+        valid_until=until,
+        route="事業主経由",
+        printed_name=p.name,
+        printed_name_kana=p.name_kana,
+        state=state,
+        return_due=date(2027, 1, 5) if state == "返却待ち" else None,
+    )
+    rows = list(
+        issuance_target_rows(
+            status_date=STATUS_DATE, issue_date=ISSUE, valid_until=date(2031, 11, 30)
+        )
+    )
+    assert (rows[0]["reason"] if rows else None) == outcome

@@ -6,8 +6,9 @@ from datetime import date, datetime
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Count
 
-from certificates.models import IssuanceRun, IssueReason, RunState
+from certificates.models import IssuanceRun, IssueReason, RunState, RunTarget
 from certificates.services import run_approve, run_create, run_execute
 from core.roles import CLERK, SUPERVISOR, RoleError, user_for_role
 
@@ -98,6 +99,17 @@ class Command(BaseCommand):
         self.stdout.write(
             f"一括交付 #{run.pk}: 交付 {run.issued_count}/{run.target_count}件（{run.get_state_display()}）"
         )
+        if run.skipped_count:
+            # rules.md: execution re-checks rule 1; who was skipped and why stays on the targets
+            by_reason = dict(
+                RunTarget.objects.filter(run=run)
+                .exclude(skip_reason="")
+                .order_by()
+                .values_list("skip_reason")
+                .annotate(n=Count("pk"))
+            )
+            detail = "、".join(f"{r} {n}件" for r, n in sorted(by_reason.items()))
+            self.stdout.write(f"交付見送り(資格なし): {run.skipped_count}件（{detail}）")
         if not opts["wait"]:
             return
         deadline = time.monotonic() + opts["timeout"]

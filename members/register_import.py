@@ -703,6 +703,7 @@ def members_import(
         f"kind = CASE WHEN {diff} THEN 'update' ELSE 'skip' END "
         f"FROM {person} p WHERE {_key_join('p', s)}"
     )
+    stage.index("person_id")  # also refreshes the statistics: kind and person_id are now known
     summary.created = _insert_new_persons(stage, now, acting_user)
     progress("反映", 0.5)
     summary.updated = _update_persons(stage, now, acting_user)

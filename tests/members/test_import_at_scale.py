@@ -139,6 +139,14 @@ def test_a_large_file_is_imported_whole(tmp_path, stored, clerk):
     assert not Person.objects.filter(relationship="家族").exclude(bango=F("member__bango")).exists()
     stored.refresh_from_db()
     assert stored.address == "新しい住所"
+    # the derived columns (members.dates), across chunk boundaries, in the rows and their history
+    from members.dates import derived_person_fields
+    from members.models import HOUSEHOLD_PENDING
+
+    for p in Person.objects.all().iterator():
+        expected = derived_person_fields(birth_date=p.birth_date, member_id=p.member_id, pk=p.pk)
+        assert (p.household_id, p.age_cover_until, p.elderly_from) == tuple(expected.values()), p
+    assert not Person.history.filter(household_id=HOUSEHOLD_PENDING).exists()
 
 
 def test_a_bad_last_row_of_a_large_status_file_leaves_every_table_unchanged(tmp_path, clerk):

@@ -10,8 +10,8 @@ import re
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count, Q
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse

@@ -100,3 +100,14 @@ def minutes(value) -> int:
     """A timedelta (django-axes' cool-off) in whole minutes, rounded up."""
     seconds = value.total_seconds() if hasattr(value, "total_seconds") else float(value) * 3600
     return int(-(-seconds // 60))
+
+
+@register.simple_tag(takes_context=True)
+def todays_work(context):
+    """本日の業務 of the logged-in user (core.dashboard.today_items)."""
+    from core.dashboard import today_items
+
+    request = context.get("request")
+    if request is None or not request.user.is_authenticated:
+        return []
+    return today_items(request.user)

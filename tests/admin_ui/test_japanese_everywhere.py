@@ -104,3 +104,25 @@ def test_import_library_messages_are_japanese(client, clerk):
     page = client.get("/admin/members/person/import/").content.decode()
     assert english_words(page) == []
     assert "取り込むファイル" in page or "取込" in page
+
+
+def test_seeded_people_have_their_creation_in_the_history(db, clerk):
+    from django.core.management import call_command
+
+    from core.admin import history_changes
+    from members.models import Person
+
+    call_command("seed_demo", persons=30, seed=3, stdout=__import__("io").StringIO())
+    person = Person.objects.order_by("pk").first()
+    records = list(person.history.all())
+    assert len(records) == 1 and records[0].history_type == "+"
+    assert records[0].history_change_reason == "デモデータの作成"
+    # a first change shows the value before it, never "(空) →" for a field set at creation
+    person._history_user = clerk
+    old_address = person.address
+    person.address = "東京都港区芝公園一丁目1番1号"
+    person.save()
+    latest = person.history.order_by("-history_date", "-history_id").first()
+    (change,) = [c for c in history_changes(latest) if c[0] == "住所"]
+    assert change[1] == old_address and old_address
+    assert Person.history.count() == Person.objects.count() + 1

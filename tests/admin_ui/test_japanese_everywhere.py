@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from django.contrib import admin
 from django.test import Client
+from django.urls import reverse
 
 from tests.admin_ui.crawl import admin_urls, english_words
 
@@ -28,7 +29,9 @@ def _ids_for(model, param):
 
 def _crawl(client: Client) -> dict[str, list[str]]:
     failures = {}
-    for url, label in admin_urls(_ids_for):
+    # the admin's pages outside any one model
+    extra = [(reverse("admin_recovery"), "recovery")]
+    for url, label in admin_urls(_ids_for) + extra:
         response = client.get(url)
         if "text/html" not in response.get("Content-Type", ""):
             continue

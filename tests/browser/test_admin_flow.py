@@ -45,7 +45,12 @@ CERTIFICATES_HEADER = (
 
 
 def _login(browser, base_url: str, username: str):
-    context = browser.new_context(locale="ja-JP", accept_downloads=True, base_url=base_url)
+    context = browser.new_context(
+        locale="ja-JP",
+        accept_downloads=True,
+        base_url=base_url,
+        viewport={"width": 1366, "height": 900},
+    )
     page = context.new_page()
     page.goto("/admin/login/")
     page.fill("#id_username", username)
@@ -131,7 +136,9 @@ def test_clerk_supervisor_auditor_run_a_bulk_issue_in_the_admin(
     # The page follows the run by itself (htmx polls the run's fragment): no reload, no
     # navigation — the marker set on this very document is still there when it reaches 完了.
     sup.evaluate("window.__sameDocument = 'yes'")
-    sup.wait_for_selector("#run-live[data-state='完了'], #run-live[data-state='失敗']", timeout=180_000)
+    sup.wait_for_selector(
+        "#run-live[data-state='完了'], #run-live[data-state='失敗']", timeout=180_000
+    )
     assert sup.inner_text("#run-state") == "完了", sup.inner_text("#content-main")
     assert sup.evaluate("window.__sameDocument") == "yes"
     # once finished the fragment stops polling

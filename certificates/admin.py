@@ -539,9 +539,19 @@ class CertificateAdmin(SimpleHistoryAdmin):
     paginator = EstimatedCountPaginator  # no COUNT(*) of a million rows per page (issue 8)
     raw_id_fields = ("person", "run", "replaces")
 
+    readonly_fields = ("karte",)
+
     @admin.display(description="記号・番号・枝番", ordering="person__kigo")
     def person_key(self, obj):
-        return obj.person.key
+        from members.karte import karte_link
+
+        return karte_link(obj.person)
+
+    @admin.display(description="加入者カルテ")
+    def karte(self, obj):
+        from members.karte import karte_link
+
+        return karte_link(obj.person, f"{obj.person.key} {obj.person.name}")
 
     @admin.display(description="状態(本日時点)")
     def state_today(self, obj):

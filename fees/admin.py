@@ -167,7 +167,15 @@ class ReissueApplicationAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
     ]
     date_hierarchy = "received_on"
     list_select_related = ["certificate__person", "new_certificate", "invoice", "document"]
-    readonly_extra = ("operations",)
+    readonly_extra = ("operations", "karte")
+
+    @admin.display(description="加入者カルテ")
+    def karte(self, obj):
+        from members.karte import karte_link
+
+        person = obj.certificate.person
+        return karte_link(person, f"{person.key} {person.name}")
+
     actions = ["issue_selected", "rerender_documents"]
 
     def has_add_permission(self, request):
@@ -179,7 +187,9 @@ class ReissueApplicationAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
 
     @admin.display(description="氏名")
     def holder(self, obj):
-        return obj.certificate.person.name
+        from members.karte import karte_link
+
+        return karte_link(obj.certificate.person, obj.certificate.person.name)
 
     @admin.display(description="請求書")
     def invoice_state(self, obj):
@@ -431,12 +441,23 @@ class InvoiceAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
         "application__certificate__person__name_kana",
     ]
     list_select_related = ["application__certificate__person", "state_changed_by", "document"]
-    readonly_extra = ("pdf",)
+    readonly_extra = ("pdf", "karte")
+
+    @admin.display(description="加入者カルテ")
+    def karte(self, obj):
+        from members.karte import karte_link
+
+        person = obj.application.certificate.person
+        return karte_link(person, f"{person.key} {person.name}")
+
     actions = ["confirm_payment", "waive", "rerender_documents"]
 
     @admin.display(description="氏名")
     def holder(self, obj):
-        return obj.application.certificate.person.name
+        from members.karte import karte_link
+
+        person = obj.application.certificate.person
+        return karte_link(person, person.name)
 
     @admin.display(description="請求金額", ordering="amount")
     def amount_yen(self, obj):
@@ -775,7 +796,9 @@ class ReturnPendingAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
 
     @admin.display(description="記号・番号・枝番")
     def person_key(self, obj):
-        return obj.person.key
+        from members.karte import karte_link
+
+        return karte_link(obj.person)
 
     @admin.display(description="事業所")
     def employer(self, obj):
@@ -1073,7 +1096,9 @@ class ReturnedMailAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     @admin.display(description="氏名")
     def holder(self, obj):
-        return obj.certificate.person.name
+        from members.karte import karte_link
+
+        return karte_link(obj.certificate.person, obj.certificate.person.name)
 
     @admin.display(description="再送帳票")
     def resend(self, obj):

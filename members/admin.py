@@ -543,8 +543,10 @@ class RegistrationStatusAdmin(ReadOnlyMixin, admin.ModelAdmin):
     readonly_fields = fields
 
     @admin.display(description="記号・番号・枝番")
-    def person_key(self, obj: RegistrationStatus) -> str:
-        return obj.person.key
+    def person_key(self, obj: RegistrationStatus):
+        from .karte import karte_link
+
+        return karte_link(obj.person)
 
     @admin.display(description="氏名")
     def person_name(self, obj: RegistrationStatus) -> str:

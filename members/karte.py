@@ -229,3 +229,14 @@ def person_karte(person: Person, *, user) -> Karte:
         actions=person_actions(person, current, rows, applications, user),
         today=today,
     )
+
+
+def karte_link(person, text=None):
+    """A link to the person's 加入者カルテ, for every list that names a person."""
+    from django.utils.html import format_html
+
+    if person is None:
+        return "-"
+    return format_html(
+        '<a href="{}" class="karte-link">{}</a>', karte_url(person), text or person.key
+    )

@@ -141,3 +141,30 @@ def test_audit_event_of_a_person_links_to_the_karte(society, auditor):
 def test_the_person_list_links_to_the_karte(society, clerk_client):
     page = clerk_client.get("/admin/members/person/").content.decode()
     assert reverse("admin:members_person_karte", args=[society.takahashi.pk]) in page
+
+
+@pytest.mark.parametrize(
+    "url, who",
+    [
+        ("/admin/certificates/certificate/", "takahashi"),
+        ("/admin/fees/reissueapplication/", "yamada"),
+        ("/admin/fees/invoice/", "yamada"),
+        ("/admin/fees/returnpendingcertificate/", "suzuki"),
+        ("/admin/fees/returnedmail/", "kato"),
+        ("/admin/members/registrationstatus/", "takahashi"),
+    ],
+)
+def test_every_list_that_names_a_person_links_to_the_karte(society, clerk_client, url, who):
+    person = getattr(society, who)
+    page = clerk_client.get(url).content.decode()
+    assert reverse("admin:members_person_karte", args=[person.pk]) in page
+
+
+def test_certificate_application_and_invoice_pages_link_to_the_karte(society, clerk_client):
+    yamada = reverse("admin:members_person_karte", args=[society.yamada.pk])
+    for url in (
+        reverse("admin:certificates_certificate_change", args=[society.loss_app.certificate_id]),
+        reverse("admin:fees_reissueapplication_change", args=[society.loss_app.pk]),
+        reverse("admin:fees_invoice_change", args=[society.invoice.pk]),
+    ):
+        assert yamada in clerk_client.get(url).content.decode(), url

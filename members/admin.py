@@ -337,10 +337,10 @@ class PersonAdmin(RegistryImportMixin, SimpleHistoryAdmin):
         from documents.filenames import content_disposition, reprint_filenames
         from documents.selectors import current_certificate
         from documents.services import certificate_reprint
-        from documents.views import may_download
+        from .karte import may_reprint
 
         person = get_object_or_404(Person, pk=pk)
-        if not may_download(request.user):
+        if not may_reprint(request.user):
             raise PermissionDenied
         back = reverse("admin:members_person_karte", args=[person.pk])
         if request.method == "POST":

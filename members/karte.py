@@ -34,6 +34,14 @@ def application_route_for(person: Person) -> str:
     return _expected_route(person)
 
 
+def may_reprint(user) -> bool:
+    """Printing a certificate again is a clerk's act (it can be handed out or posted): it needs the
+    download right and the right to change certificates — an auditor reads, never reprints."""
+    from documents.views import may_download
+
+    return may_download(user) and user.has_perm("certificates.change_certificate")
+
+
 def karte_url(person_or_id) -> str:
     pk = getattr(person_or_id, "pk", person_or_id)
     return reverse("admin:members_person_karte", args=[pk])
@@ -162,7 +170,7 @@ def person_actions(person: Person, current: Certificate | None, certs, applicati
                     help="新しい資格確認書を交付し、帳票を作成します",
                 )
             )
-    if current is not None and user.has_perm("documents.download_generateddocument"):
+    if current is not None and may_reprint(user):
         actions.append(
             Action(
                 "資格確認書と送付状を印刷",

@@ -129,3 +129,20 @@ def test_seeded_people_have_their_creation_in_the_history(db, clerk):
     (change,) = [c for c in history_changes(latest) if c[0] == "住所"]
     assert change[1] == old_address and old_address
     assert Person.history.count() == Person.objects.count() + 1
+
+
+def test_titles_are_in_japan_time(society):
+    from datetime import UTC, datetime
+
+    from core.models import AuditEvent
+    from fees.models import ReturnReminder
+
+    event = AuditEvent.objects.first()
+    event.at = datetime(2026, 3, 31, 16, 30, tzinfo=UTC)  # 2026-04-01 01:30 in Tokyo
+    assert str(event).startswith("2026-04-01 01:30 ")
+    reminder = ReturnReminder.objects.first()
+    reminder.created_at = datetime(2026, 3, 31, 16, 30, tzinfo=UTC)
+    assert str(reminder).endswith("2026-04-01")
+    record = society.takahashi.history.first()
+    record.history_date = datetime(2026, 3, 31, 16, 30, tzinfo=UTC)
+    assert "2026-04-01 01:30" in str(record) and "+00:00" not in str(record)

@@ -168,3 +168,14 @@ def test_certificate_application_and_invoice_pages_link_to_the_karte(society, cl
         reverse("admin:fees_invoice_change", args=[society.invoice.pk]),
     ):
         assert yamada in clerk_client.get(url).content.decode(), url
+
+
+def test_an_auditor_sees_the_karte_but_cannot_act_or_reprint(society, auditor):
+    client = Client()
+    client.force_login(auditor)
+    response = _karte(client, society.yamada)
+    assert response.status_code == 200
+    assert response.context["k"].actions == []
+    url = reverse("admin:members_person_reprint", args=[society.takahashi.pk])
+    assert client.post(url).status_code == 403
+    assert not AuditEvent.objects.filter(action="document.reprinted").exists()

@@ -337,6 +337,7 @@ class PersonAdmin(RegistryImportMixin, SimpleHistoryAdmin):
         from documents.filenames import content_disposition, reprint_filenames
         from documents.selectors import current_certificate
         from documents.services import certificate_reprint
+
         from .karte import may_reprint
 
         person = get_object_or_404(Person, pk=pk)

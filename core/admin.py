@@ -505,7 +505,7 @@ class ExportJobAdmin(ReadOnlyAdmin):
         "encoding",
         "query",
         "select_across",
-        "state",
+        "live_state",
         "row_count",
         "substitution_count",
         "error",
@@ -515,6 +515,36 @@ class ExportJobAdmin(ReadOnlyAdmin):
         "download",
     )
     readonly_fields = fields
+
+    @admin.display(description="状態")
+    def live_state(self, obj: ExportJob):
+        """The state, followed live (htmx polls the fragment while the job is not finished)."""
+        from django.template.loader import render_to_string
+
+        return mark_safe(  # noqa: S308 - a template with autoescaping
+            render_to_string("admin/core/exportjob/_state.html", _export_state_context(obj))
+        )
+
+    def get_urls(self):
+        from django.urls import path
+
+        wrap = self.admin_site.admin_view
+        return [
+            path("<int:pk>/state/", wrap(self.state_view), name="core_exportjob_state"),
+            *super().get_urls(),
+        ]
+
+    def state_view(self, request, pk):
+        from django.shortcuts import get_object_or_404
+        from django.template.response import TemplateResponse
+
+        job = get_object_or_404(self.get_queryset(request), pk=pk)
+        return TemplateResponse(
+            request,
+            "admin/core/exportjob/_state.html",
+            _export_state_context(job),
+            headers={"Cache-Control": "no-store"},
+        )
 
     def get_queryset(self, request):
         # An export holds personal data: each user sees (and downloads) only their own.
@@ -535,6 +565,18 @@ class ExportJobAdmin(ReadOnlyAdmin):
                 reverse("core:export_job_report", args=[obj.pk]),
             )
         return link
+
+
+def _export_state_context(job: ExportJob) -> dict:
+    finished = job.state in (ExportJobState.DONE, ExportJobState.FAILED)
+    return {
+        "job": job,
+        "live": not finished,
+        "state_url": reverse("admin:core_exportjob_state", args=[job.pk]),
+        "download_url": reverse("core:export_job_download", args=[job.pk])
+        if job.state == ExportJobState.DONE
+        else "",
+    }
 
 
 def _changelist_query(request) -> dict[str, list[str]]:

@@ -156,11 +156,12 @@ def test_clerk_supervisor_auditor_run_a_bulk_issue_in_the_admin(
     assert page.locator("#documents").count() == 1
     assert page.locator(".breadcrumbs table").count() == 0
     with page.expect_download() as info:
-        page.locator("#content-main #documents a", has_text="PDF").first.click()
+        page.locator("#content-main #documents a", has_text="保存").first.click()
     download = info.value
     pdf_path = tmp_path / "bundle.pdf"
     download.save_as(pdf_path)
-    assert download.suggested_filename.endswith(".pdf")
+    # named for what it holds: 一括交付{run}_事業所E100_ブラウザ商事株式会社.pdf
+    assert download.suggested_filename == f"一括交付{run.pk}_事業所E100_ブラウザ商事株式会社.pdf"
     data = pdf_path.read_bytes()
     assert data.startswith(b"%PDF-")
     assert len(PdfReader(io.BytesIO(data)).pages) >= 3  # cover, letters, card sheets

@@ -52,9 +52,8 @@ def _install_history_texts() -> None:
         for field in model._meta.fields:
             if field.name in HISTORY_FIELD_LABELS:
                 field.verbose_name = HISTORY_FIELD_LABELS[field.name]
-        choices = {"+": "作成", "~": "変更", "-": "削除"}
-        field = model._meta.get_field("history_type")
-        field.choices = [(k, choices.get(k, v)) for k, v in field.choices]
+        # history_type's choices (Created/Changed/Deleted) are translated by core/locale/ja;
+        # rewriting them here would change the models' migration state.
 
 
 def _install_axes_texts() -> None:

@@ -146,3 +146,14 @@ def test_titles_are_in_japan_time(society):
     record = society.takahashi.history.first()
     record.history_date = datetime(2026, 3, 31, 16, 30, tzinfo=UTC)
     assert "2026-04-01 01:30" in str(record) and "+00:00" not in str(record)
+
+
+def test_the_japanese_texts_change_no_model_state():
+    """The labels are display only: no migration is needed for them (makemigrations --check)."""
+    import io
+
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command("makemigrations", "--check", "--dry-run", stdout=out)
+    assert "No changes detected" in out.getvalue()

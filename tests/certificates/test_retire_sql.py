@@ -222,5 +222,8 @@ def test_set_state_refuses_unknown_columns_and_states():
         retire_sql.set_state([1], state="廃棄", note="", now=None)
     with pytest.raises(RuntimeError, match="no_such_column"):
         retire_sql.insert_audit_events(
-            [1], audit=retire_sql.Audit("x", columns={"k": "no_such_column"}), now=None, user_id=None
+            [1],
+            audit=retire_sql.Audit("x", columns={"k": "no_such_column"}),
+            now=None,
+            user_id=None,
         )

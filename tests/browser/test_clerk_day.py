@@ -117,3 +117,44 @@ def test_loss_to_reissue_from_the_persons_page_and_the_card_inline(
     from core.models import AuditEvent
 
     assert AuditEvent.objects.filter(action="document.reprinted", actor=clerk).count() == 1
+
+
+def test_lists_fit_1366_and_an_auditor_reads_without_acting(
+    browser, live_server, screenshots, clerk, supervisor, auditor, media_root
+):
+    society = build_society(clerk=clerk, supervisor=supervisor)
+    shot = lambda page, name: page.screenshot(path=screenshots / f"{name}.png", full_page=True)  # noqa: E731
+    page = _login(browser, live_server.url, "clerk")
+    for url, name in (
+        ("/admin/members/person/", "list-persons"),
+        ("/admin/fees/returnpendingcertificate/", "list-returns"),
+        ("/admin/certificates/certificate/", "list-certificates"),
+        ("/admin/fees/reissueapplication/", "list-applications"),
+    ):
+        page.goto(url)
+        right = page.eval_on_selector("#result_list", "t => t.getBoundingClientRect().right")
+        assert right <= VIEWPORT["width"], (url, right)  # every column on screen
+        heights = page.eval_on_selector_all(
+            "#result_list tbody tr", "rows => rows.map(r => r.getBoundingClientRect().height)"
+        )
+        assert heights and max(heights) < 40, (url, heights)  # no one-character wrapping
+        shot(page, name)
+    # the filters unfold on a click and the applied one keeps them open
+    page.goto("/admin/members/person/")
+    page.click("#changelist-filter summary.filters-fold, #changelist-filter-header")
+    page.click("#changelist-filter a:has-text('資格喪失済み')")
+    assert page.locator("#changelist-filter details.filters-fold[open]").count() == 1
+
+    aud = _login(browser, live_server.url, "auditor")
+    aud.click("#today a:has-text('返却の回収率')")
+    assert "5日以内" in aud.inner_text("#recovery")
+    aud.goto(f"/admin/members/person/{society.suzuki.pk}/karte/")
+    assert aud.locator("#karte-actions a.button").count() == 0  # reads, changes nothing
+    cert = society.suzuki.certificates.get()
+    aud.goto("/admin/core/auditevent/")
+    aud.fill("#searchbar", cert.number)
+    aud.press("#searchbar", "Enter")
+    aud.wait_for_selector("#result_list")
+    text = aud.inner_text("#result_list")
+    assert "資格確認書の返却依頼(返却待ち)" in text and "certificate.return_required" not in text
+    shot(aud, "auditor-audit-trail")

@@ -136,11 +136,16 @@ def test_clerk_supervisor_auditor_run_a_bulk_issue_in_the_admin(
     # The page follows the run by itself (htmx polls the run's fragment): no reload, no
     # navigation — the marker set on this very document is still there when it reaches 完了.
     sup.evaluate("window.__sameDocument = 'yes'")
+    refused = []  # the Content-Security-Policy must let htmx work (no inline script, no eval)
+    sup.on(
+        "console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None
+    )
     sup.wait_for_selector(
         "#run-live[data-state='完了'], #run-live[data-state='失敗']", timeout=180_000
     )
     assert sup.inner_text("#run-state") == "完了", sup.inner_text("#content-main")
     assert sup.evaluate("window.__sameDocument") == "yes"
+    assert refused == [], refused
     # once finished the fragment stops polling
     assert sup.get_attribute("#run-live", "hx-trigger") is None
     shot(sup, "08-run-done")

@@ -305,14 +305,6 @@ class PersonAdmin(RegistryImportMixin, SimpleHistoryAdmin):
 
     # -- 加入者カルテ ------------------------------------------------------------------------
 
-    def get_urls(self):
-        wrap = self.admin_site.admin_view
-        return [
-            path("<int:pk>/karte/", wrap(self.karte_view), name="members_person_karte"),
-            path("<int:pk>/reprint/", wrap(self.reprint_view), name="members_person_reprint"),
-            *super().get_urls(),
-        ]
-
     def karte_view(self, request, pk):
         from .karte import person_karte
 
@@ -328,6 +320,7 @@ class PersonAdmin(RegistryImportMixin, SimpleHistoryAdmin):
             "k": person_karte(person, user=request.user),
             "can_change": self.has_change_permission(request, person),
             "judgement_url": _judgement_url(person),
+            "issuance_decision": _decision(person),
         }
         return TemplateResponse(request, "admin/members/person/karte.html", context)
 
@@ -422,13 +415,17 @@ class PersonAdmin(RegistryImportMixin, SimpleHistoryAdmin):
 
         from certificates.decision import person_decision_view
 
-        view = self.admin_site.admin_view(partial(person_decision_view, self))
+        wrap = self.admin_site.admin_view
+        view = wrap(partial(person_decision_view, self))
         own = [
             path(
                 "<path:object_id>/issuance-decision/",
                 view,
                 name="members_person_issuance_decision",
-            )
+            ),
+            # 加入者カルテ and the person's reprint
+            path("<int:pk>/karte/", wrap(self.karte_view), name="members_person_karte"),
+            path("<int:pk>/reprint/", wrap(self.reprint_view), name="members_person_reprint"),
         ]
         return own + super().get_urls()
 
@@ -474,16 +471,16 @@ class PersonAdmin(RegistryImportMixin, SimpleHistoryAdmin):
                 messages.info(request, f"被扶養者{followers}人の資格喪失も同じ日付で記録しました")
 
 
-def _judgement_url(person: Person) -> str | None:
-    """The 交付判定 panel of the person, where that screen exists (another part of the admin)."""
-    from django.urls import NoReverseMatch
+def _judgement_url(person: Person) -> str:
+    """The 交付判定 page of the person (certificates.decision), for dates the clerk chooses."""
+    return reverse("admin:members_person_issuance_decision", args=[person.pk])
 
-    for name in ("admin:members_person_judgement", "admin:members_person_issuance_judgement"):
-        try:
-            return reverse(name, args=[person.pk])
-        except NoReverseMatch:
-            continue
-    return None
+
+def _decision(person: Person) -> dict:
+    """The read-only 「交付判定」 panel for today's dates (certificates.decision), on the カルテ."""
+    from certificates.decision import decision_context, default_dates
+
+    return decision_context(person, default_dates())
 
 
 # --- 利用登録状況 ----------------------------------------------------------------------------------

@@ -179,3 +179,10 @@ def test_an_auditor_sees_the_karte_but_cannot_act_or_reprint(society, auditor):
     url = reverse("admin:members_person_reprint", args=[society.takahashi.pk])
     assert client.post(url).status_code == 403
     assert not AuditEvent.objects.filter(action="document.reprinted").exists()
+
+
+def test_the_karte_shows_the_issuance_decision_panel(society, clerk_client):
+    response = _karte(clerk_client, society.takahashi)
+    page = response.content.decode()
+    assert 'id="karte-decision"' in page and "交付判定" in page
+    assert reverse("admin:members_person_issuance_decision", args=[society.takahashi.pk]) in page

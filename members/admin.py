@@ -411,8 +411,6 @@ class PersonAdmin(RegistryImportMixin, SimpleHistoryAdmin):
     def get_urls(self):
         from functools import partial
 
-        from django.urls import path
-
         from certificates.decision import person_decision_view
 
         wrap = self.admin_site.admin_view

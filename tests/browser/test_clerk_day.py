@@ -142,8 +142,11 @@ def test_lists_fit_1366_and_an_auditor_reads_without_acting(
     # the filters unfold on a click and the applied one keeps them open
     page.goto("/admin/members/person/")
     page.click("#changelist-filter summary.filters-fold, #changelist-filter-header")
-    page.click("#changelist-filter a:has-text('資格喪失済み')")
+    with page.expect_navigation():
+        page.click("#changelist-filter a:has-text('資格喪失済み')")
+    assert "qualification=lost" in page.url
     assert page.locator("#changelist-filter details.filters-fold[open]").count() == 1
+    assert "(適用中)" in page.inner_text("#changelist-filter-header")
 
     aud = _login(browser, live_server.url, "auditor")
     aud.click("#today a:has-text('返却の回収率')")

@@ -400,4 +400,15 @@ def daily_jobs_run(*, today: date, acting_user=None) -> dict[str, int]:
             certificates_apply_registration_status(today=today, acting_user=acting_user)
         ),
         "返却期限超過": len(certificates_mark_overdue(today=today, acting_user=acting_user)),
+        **{
+            k: v
+            for step in DAILY_STEPS
+            for k, v in step(today=today, acting_user=acting_user).items()
+        },
     }
+
+
+# Nightly steps of other apps (each `step(*, today, acting_user) -> dict[str, int]`), run after the
+# ones above so that today's losses and expiries are already recorded. Apps append theirs in
+# AppConfig.ready (elderly: the 高齢受給者証), so this module imports none of them.
+DAILY_STEPS: list = []

@@ -22,6 +22,7 @@ from django.db.models import (
     Case,
     CharField,
     DateField,
+    Exists,
     ExpressionWrapper,
     F,
     OuterRef,
@@ -33,7 +34,12 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Greatest, Least, NullIf
 
 from members.dates import add_months, attain_date, month_end
-from members.models import InsuredType, RegistrationStatus, RegistrationStatusValue
+from members.models import (
+    IncomeBasisApplication,
+    InsuredType,
+    RegistrationStatus,
+    RegistrationStatusValue,
+)
 
 from .models import Certificate, CertificateState, CopayRatio, IssueReason, Route
 
@@ -123,16 +129,43 @@ def validity_end(valid_until: date) -> Least:
 # --- 高齢受給者 and 一部負担金割合 --------------------------------------------------------------------
 
 
+def _outer(expr):
+    """`expr` as seen from inside a subquery over another model: its F() become OuterRef()."""
+    if isinstance(expr, F) and not isinstance(expr, OuterRef):
+        return OuterRef(expr.name)
+    if hasattr(expr, "get_source_expressions"):
+        copy = expr.copy()
+        copy.set_source_expressions([_outer(e) for e in expr.get_source_expressions()])
+        return copy
+    return expr
+
+
+def income_basis_holds(on) -> Exists:
+    """基準収入額適用 (施行令§34②) holds for the household's 被保険者 on the day: one of their
+    recorded windows includes it. `on` is a date or an expression over the person."""
+    day = _outer(on)
+    return Exists(
+        IncomeBasisApplication.objects.filter(
+            Q(valid_to__isnull=True) | Q(valid_to__gte=day),
+            member_id=OuterRef("household_id"),
+            valid_from__lte=day,
+        )
+    )
+
+
 def copay_ratio_on(on) -> Case:
     """一部負担金の割合 of a 高齢受給者 on a date (an expression; 健康保険法§74, §110, 施行令§34).
 
     3割 when the household's 被保険者 is a 高齢受給者 on that date (their own start has come and they
-    are not yet 75) with 標準報酬月額 ≥ 280,000; else 2割. For a 本人 the household is themselves,
-    so this is their own 標準報酬月額. The one place the ratio is decided."""
+    are not yet 75) with 標準報酬月額 ≥ 280,000 and no 基準収入額適用 holding for them on that date;
+    else 2割. For a 本人 the household is themselves, so this is their own 標準報酬月額. The one place
+    the ratio is decided: a bulk run's targets (elderly_ratio), reissues, the 交付判定 panel and the
+    高齢受給者証 events (elderly.services) all use it."""
     three_tenths = (
         Q(household__elderly_from__lte=on)
         & Q(household__age_cover_until__gte=on)
         & Q(household__standard_remuneration__gte=HIGH_INCOME_REMUNERATION)
+        & ~Q(income_basis_holds(on))
     )
     return Case(
         When(three_tenths, then=Value(CopayRatio.THREE.value)),

@@ -542,6 +542,15 @@ DATASETS: dict[str, Dataset] = {
     ),
 }
 DATASET_NAMES = (*DATASETS, "invoices")
+
+
+def register_dataset(dataset: Dataset) -> None:
+    """An app adds its own export kind (from its AppConfig.ready, before any command parses)."""
+    global DATASET_NAMES
+    DATASETS[dataset.name] = dataset
+    DATASET_NAMES = (*DATASETS, "invoices")
+
+
 # Admin screens whose rows are best exported in another dataset's format.
 _PROXY_DATASETS = {"fees.ReturnPendingCertificate": "returns"}
 

@@ -424,12 +424,14 @@ def printable_households(
 
 
 def _card_slots(hh: Household, elderly_on_certificate: bool) -> list[dict]:
-    """Cards of one household laid out on A4 sheets (10 per sheet), each with its position."""
+    """Cards of one household laid out on A4 sheets (10 per sheet), each with its position.
+
+    Only 資格確認書: the 高齢受給者証 is issued on its own events, numbered, with its effective date and
+    the ratio of that date (elderly/, rules.md "高齢受給者証 (70–74), as events"), never printed here
+    with a start that may be years after the run."""
     slots: list[dict] = []
     for card in hh.cards:
         slots.append({"kind": "certificate", "card": card})
-        if card.elderly_start and not elderly_on_certificate:
-            slots.append({"kind": "elderly", "card": card})
     for i, slot in enumerate(slots):
         col = i % CARD_COLUMNS
         row = (i % CARDS_PER_SHEET) // CARD_COLUMNS

@@ -1,16 +1,17 @@
 """Reading and validating the two registry imports (rules.md "Members import", "Registration-status
-import").
+import"): the file readers and the row validators.
 
-This is the ONE validation definition behind both entry points: the management commands
-(`import_members`, `import_registration_status`) and the admin's django-import-export resources
-(members/resources.py) both hand the decoded rows to the services `members_import` /
-`registration_status_import` (members/services.py), which call the validators below and then write
-with bulk inserts. django-import-export's row-by-row machinery (one instance load and save per row) is
-not used for the writes: the monthly files reach 100,000 rows and more.
+This is the ONE validation definition behind every entry point: the management commands
+(`import_members`, `import_registration_status`), the admin's django-import-export resources
+(members/resources.py) and the admin's background import jobs (members/import_jobs.py) all call
+members.register_import, which streams the file through `CsvStream`, checks each row with the
+validators below and the rules across rows in SQL over its staging table, and writes set-wise.
+django-import-export's row-by-row machinery (one instance load and save per row) is not used for the
+writes: the files reach the whole register (1,200,000 rows).
 
 A file is imported whole or not at all: every problem becomes an `RowError` naming the row (the
-file's line number, the header being row 1) and the column, all problems of the file are collected,
-and the services store nothing when there is any.
+file's line number, the header being row 1) and the column; every problem of the file is counted
+(the first MAX_KEPT_ERRORS kept for the report) and nothing is stored when there is any.
 
 個人番号 (My Number) is never stored (番号法 restricts who may hold it): a column named like one, or any
 cell holding a 12-digit number that passes the My Number check digit, refuses the whole file, and the
@@ -34,7 +35,6 @@ import jaconv
 from stdnum.jp import in_ as my_number
 
 from .dates import late_elderly_start
-from .formats import MEMBER_COLUMNS, STATUS_COLUMNS
 from .models import (
     InsuredType,
     LossReason,
@@ -640,190 +640,3 @@ def _member_row(line: int, cells: dict[str, str], errors: list[RowError]) -> Mem
         standard_remuneration=remuneration,
         needs_consideration=flag == "1",
     )
-
-
-@dataclass
-class MembersPlan:
-    """A validated members file, with the database rows it touches."""
-
-    records: list[MemberRecord]
-    existing: dict[Key, Person]  # persons already stored, by key
-    heads: dict[tuple[str, str], Person]  # stored 本人 by (記号, 番号)
-    employers: dict[str, str]  # 事業所記号 → 名称, as the file gives them
-
-
-def validate_members(parsed: ParsedCsv) -> MembersPlan:
-    """Check the whole file; raise ImportRefused listing every problem. Reads the database only to
-    load the persons of the households the file mentions (a few queries, not one per row)."""
-    from .selectors import persons_in_households
-
-    errors = _check_header(parsed.header, MEMBER_COLUMNS)
-    if errors:
-        raise ImportRefused(errors)
-    if not parsed.rows:
-        raise ImportRefused([RowError(None, None, "データ行がありません")])
-
-    records: list[MemberRecord] = []
-    for line, cells in parsed.rows:
-        row, row_errors = _check_cells(line, cells, MEMBER_COLUMNS)
-        errors += row_errors
-        if row is None or row_errors:
-            continue  # a row holding a 個人番号 is not looked at further: nothing of it is echoed
-        record = _member_row(line, row, errors)
-        if record is not None:
-            record.raw = cells
-            records.append(record)
-
-    # Within the file: unique keys, one 本人 per household, one name per 事業所記号.
-    seen: dict[Key, int] = {}
-    file_heads: dict[tuple[str, str], MemberRecord] = {}
-    employers: dict[str, tuple[str, int]] = {}
-    for rec in records:
-        if rec.key in seen:
-            errors.append(
-                RowError(
-                    rec.line,
-                    "記号・番号・枝番",
-                    f"記号・番号・枝番が{seen[rec.key]}行目と重複しています",
-                )
-            )
-            continue
-        seen[rec.key] = rec.line
-        if rec.relationship == Relationship.SELF:
-            other = file_heads.get(rec.household)
-            if other is not None:
-                errors.append(
-                    RowError(
-                        rec.line,
-                        "枝番",
-                        f"同じ記号・番号の本人が{other.line}行目にもあります（本人は世帯に1人）",
-                    )
-                )
-            else:
-                file_heads[rec.household] = rec
-        if rec.employer_code:
-            known = employers.get(rec.employer_code)
-            if known is None:
-                employers[rec.employer_code] = (rec.employer_name, rec.line)
-            elif known[0] != rec.employer_name:
-                errors.append(
-                    RowError(
-                        rec.line,
-                        "事業所名称",
-                        f"同じ事業所記号の事業所名称が{known[1]}行目と異なります",
-                    )
-                )
-
-    # Against the database.
-    stored = persons_in_households({rec.household for rec in records})
-    existing = {(p.kigo, p.bango, p.edaban): p for p in stored}
-    heads = {(p.kigo, p.bango): p for p in stored if p.relationship == Relationship.SELF}
-    for rec in records:
-        current = existing.get(rec.key)
-        if current is not None and current.relationship != rec.relationship:
-            errors.append(
-                RowError(
-                    rec.line,
-                    "本人家族区分",
-                    f"登録済みの加入者は{current.relationship}です。本人家族区分は取込で変更できません",
-                )
-            )
-            continue
-        if rec.relationship == Relationship.DEPENDENT:
-            if rec.household not in file_heads and rec.household not in heads:
-                errors.append(
-                    RowError(
-                        rec.line,
-                        "記号・番号",
-                        "同じ記号・番号の本人がファイルにも登録済みの加入者にもいません",
-                    )
-                )
-        else:
-            head = heads.get(rec.household)
-            if head is not None and head.edaban != rec.key[2]:
-                errors.append(
-                    RowError(
-                        rec.line,
-                        "枝番",
-                        f"この記号・番号の本人は枝番{head.edaban}で登録済みです",
-                    )
-                )
-        # An import never clears a recorded loss; the kept date must still follow 資格取得.
-        if current is not None and current.lost_on and rec.lost_on is None:
-            if current.lost_on < rec.acquired_on:
-                errors.append(
-                    RowError(
-                        rec.line,
-                        "資格取得年月日",
-                        "登録済みの資格喪失年月日より後の資格取得年月日は指定できません",
-                    )
-                )
-
-    if errors:
-        raise ImportRefused(errors)
-    return MembersPlan(
-        records=records,
-        existing=existing,
-        heads=heads,
-        employers={code: name for code, (name, _) in employers.items()},
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# Registration-status import
-
-
-@dataclass
-class StatusRecord:
-    line: int
-    key: Key
-    status: str
-    ec_expiry: date | None
-    person_id: int = 0
-
-
-def validate_registration_statuses(parsed: ParsedCsv) -> list[StatusRecord]:
-    """Check the whole file and resolve each key to a stored person; raise ImportRefused."""
-    from .selectors import person_ids_by_keys
-
-    errors = _check_header(parsed.header, STATUS_COLUMNS)
-    if errors:
-        raise ImportRefused(errors)
-    if not parsed.rows:
-        raise ImportRefused([RowError(None, None, "データ行がありません")])
-
-    records: list[StatusRecord] = []
-    seen: dict[Key, int] = {}
-    for line, cells in parsed.rows:
-        row, row_errors = _check_cells(line, cells, STATUS_COLUMNS)
-        errors += row_errors
-        if row is None or row_errors:
-            continue
-        r = _Row(line, row, errors)
-        before = len(errors)
-        key = r.key()
-        status = r.choice("登録状況", _STATUSES)
-        ec_expiry = r.date("電子証明書有効期限")
-        if status == RegistrationStatusValue.EC_EXPIRED and not row["電子証明書有効期限"].strip():
-            r.error(
-                "電子証明書有効期限", "登録状況が電子証明書失効の行には電子証明書有効期限が必要です"
-            )
-        if key is not None and key in seen:
-            r.error("記号・番号・枝番", f"記号・番号・枝番が{seen[key]}行目と重複しています")
-        elif key is not None:
-            seen[key] = line
-        if len(errors) == before and key is not None:
-            records.append(StatusRecord(line=line, key=key, status=status, ec_expiry=ec_expiry))
-
-    ids = person_ids_by_keys([rec.key for rec in records])
-    for rec in records:
-        pid = ids.get(rec.key)
-        if pid is None:
-            errors.append(
-                RowError(rec.line, "記号・番号・枝番", "該当する加入者が登録されていません")
-            )
-        else:
-            rec.person_id = pid
-    if errors:
-        raise ImportRefused(errors)
-    return records

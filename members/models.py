@@ -354,3 +354,57 @@ class RegistrationStatus(models.Model):
 
     def __str__(self) -> str:
         return f"{self.person_id} {self.as_of} {self.status}"
+
+
+# Background imports from the admin (members/import_jobs.py keeps the model beside its services).
+from .import_jobs import ImportJob, ImportJobState, ImportKind  # noqa: E402, F401
+
+
+class IncomeBasisApplication(models.Model):
+    """基準収入額適用 (健康保険法施行令§34②): on the member's application the society recognises a
+    household income under 5,200,000 yen (3,830,000 with one 70–74 person); while it holds, the
+    household's 高齢受給者 pay 2割 whatever the 標準報酬月額. Recorded by a clerk, for a 被保険者."""
+
+    member = models.ForeignKey(
+        Person,
+        verbose_name="被保険者",
+        on_delete=models.PROTECT,
+        related_name="income_basis_applications",
+    )
+    valid_from = models.DateField("適用開始日")
+    valid_to = models.DateField("適用終了日", null=True, blank=True, help_text="空欄: 終了日なし")
+    decided_on = models.DateField("決定日")
+    note = models.CharField("備考", max_length=200, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name="記録者",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_at = models.DateTimeField("登録日時", auto_now_add=True)
+    updated_at = models.DateTimeField("更新日時", auto_now=True)
+
+    history = HistoricalRecords(
+        verbose_name="基準収入額適用の変更履歴", verbose_name_plural="基準収入額適用の変更履歴"
+    )
+
+    class Meta:
+        verbose_name = "基準収入額適用"
+        verbose_name_plural = "基準収入額適用"
+        ordering = ["member", "-valid_from"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(valid_to__isnull=True) | Q(valid_to__gte=models.F("valid_from")),
+                name="incomebasis_to_after_from",
+            ),
+        ]
+        indexes = [
+            # the ratio expression's "does an application hold for this member on the day" subquery
+            models.Index(fields=["member", "valid_from"], name="incomebasis_member_from"),
+        ]
+
+    def __str__(self) -> str:
+        end = f"{self.valid_to:%Y-%m-%d}" if self.valid_to else ""
+        return f"基準収入額適用 {self.member_id} {self.valid_from:%Y-%m-%d}〜{end}"

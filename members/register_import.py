@@ -35,13 +35,13 @@ from datetime import date
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.db import analyze_if_stale
 from core.models import AuditEvent, audit_event
 
 from .dates import derived_person_fields
+from .formats import MEMBER_COLUMNS, STATUS_COLUMNS
 from .importing import (
     _STATUSES,
-    MEMBER_COLUMNS,
-    STATUS_COLUMNS,
     CsvStream,
     ErrorCollector,
     ImportRefused,
@@ -65,7 +65,18 @@ from .models import (
     Relationship,
     persons_settle_households,
 )
-from .staging import CHUNK_ROWS, Stage, distinct, execute, param_date, param_datetime, qn, scalar
+from .signals import registration_snapshot_imported
+from .staging import (
+    CHUNK_ROWS,
+    Stage,
+    distinct,
+    execute,
+    param_date,
+    param_datetime,
+    qn,
+    scalar,
+    serialize_registry_imports,
+)
 
 Progress = Callable[[str, float], None]
 _IMPORT_REASON = "取込"
@@ -239,8 +250,10 @@ def _stage_members(stream, stage: Stage, errors: ErrorCollector, progress: Progr
 
 
 def _check_members(stage: Stage, errors: ErrorCollector) -> None:
-    """The cross-row rules of validate_members, in the same order: within the file, then against
-    the register."""
+    """The rules across rows, in the order they are reported: within the file (a duplicate key, a
+    second 本人 of a household, a second name of a 事業所記号), then against the register (a
+    本人家族区分 that would change, a 家族 whose 本人 is neither in the file nor stored, a 本人 whose
+    household is stored under another 枝番, a 資格取得 after a recorded loss that the import keeps)."""
     s = stage.table
     person = qn(Person._meta.db_table)
     within = f"""
@@ -658,6 +671,7 @@ def members_import(
     then rolled back.
     """
     progress = progress or _noop
+    serialize_registry_imports()
     now = timezone.now()
     stage = Stage("import_stage_members", _MEMBER_STAGE, _MEMBER_STAGE_FILLED)
     stage.create()
@@ -703,6 +717,10 @@ def members_import(
         losses_kept=summary.losses_kept,
         employers_created=summary.employers_created,
         employers_updated=summary.employers_updated,
+    )
+    # the planner must see the new rows before the next run is selected (core.db)
+    transaction.on_commit(
+        lambda: analyze_if_stale(Person, Person.history.model, Employer, AuditEvent)
     )
     progress("完了", 1.0)
     if dry_run:
@@ -817,6 +835,7 @@ def registration_status_import(
     "Registration-status import"): earlier snapshots are never changed, so the status used by any
     past run can be reproduced. Whole or not at all; `dry_run` rolls back."""
     progress = progress or _noop
+    serialize_registry_imports()
     stage = Stage("import_stage_statuses", _STATUS_STAGE)
     stage.create()
     row_errors = ErrorCollector()
@@ -851,6 +870,10 @@ def registration_status_import(
     from certificates.lifecycle import certificates_apply_registration_snapshot
 
     certificates_apply_registration_snapshot(snapshot=snapshot, acting_user=acting_user)
+    # rules.md "The monthly cycle": the month's draft run is prepared after commit (elderly.monthly).
+    registration_snapshot_imported.send(
+        sender=RegistrationSnapshot, snapshot=snapshot, acting_user=acting_user
+    )
     audit_event(
         action="import.registration_status",
         actor=acting_user,
@@ -860,6 +883,7 @@ def registration_status_import(
         rows=rows,
         by_status=by_status,
     )
+    transaction.on_commit(lambda: analyze_if_stale(RegistrationStatus, RegistrationSnapshot))
     progress("完了", 1.0)
     if dry_run:
         transaction.set_rollback(True)

@@ -65,8 +65,14 @@ class Stage:
         cols = [f"{qn(c)} {types[k]}" for c, k in zip(self.columns, self._kinds, strict=True)]
         cols += [f"{qn(c)} {types[k]}" for c, k in self._extra]
         with connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
+            cursor.execute(f"DROP TABLE IF EXISTS {self._temp_name()}")
             cursor.execute(f"CREATE TEMPORARY TABLE {self.table} ({', '.join(cols)})")
+
+    def _temp_name(self) -> str:
+        """The table in the connection's temporary schema only: a DROP must never reach a
+        regular table of the same name."""
+        schema = "pg_temp" if connection.vendor == "postgresql" else "temp"
+        return f"{schema}.{self.table}"
 
     def index(self, *columns: str) -> None:
         name = qn(f"{self.name}_{'_'.join(columns)}")
@@ -113,7 +119,21 @@ class Stage:
 
     def drop(self) -> None:
         with connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
+            cursor.execute(f"DROP TABLE IF EXISTS {self._temp_name()}")
+
+
+# PostgreSQL advisory lock key held by a registry import for its transaction: two imports of the
+# register (say a members file from the command line and one from the admin) run one after the
+# other instead of racing on the same 事業所 and persons.
+REGISTRY_IMPORT_LOCK = 0x1919_0001
+
+
+def serialize_registry_imports() -> None:
+    """Wait for any other registry import to commit or roll back (PostgreSQL; SQLite has a
+    single writer anyway). Call inside the import's transaction."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [REGISTRY_IMPORT_LOCK])
 
 
 def execute(sql: str, params: Iterable = ()) -> int:

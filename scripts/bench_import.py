@@ -304,6 +304,53 @@ def print_lines(results: dict) -> None:
         )
 
 
+def report_section(results: dict, *, heading: str = "##") -> list[str]:
+    """The section of docs/performance.md for these figures (scripts/bench_report.py adds it)."""
+    rows = sorted(int(k) for k in results)
+    e = {int(k): v for k, v in results.items()}
+    largest = e[rows[-1]]
+    members_ratio = largest["members"]["seconds"] / largest["members_raw"]["seconds"]
+    status_ratio = largest["status"]["seconds"] / largest["status_raw"]["seconds"]
+    peak = max(e[n]["members"]["peak_rss_mb"] for n in rows)
+    out = [
+        f"{heading} Imports at register size (scripts/bench_import.py)",
+        "",
+        "A members CSV of whole households (rules.md format; 一般 and 任意継続 members with 0–3 "
+        "dependents, a 資格喪失年月日 in one household in 20) is written for each size and imported "
+        "into two empty databases made from the migrated template: with `manage.py import_members "
+        "PATH --by clerk` (streamed, staged with COPY, merged set-wise with history and audit rows) "
+        "and with csv.DictReader + bulk_create (scripts/bench_child.py raw-import: no validation, no "
+        "history, no audit). Then a registration-status CSV of every person goes through "
+        "`import_registration_status` and through csv + bulk_create of RegistrationStatus. Each "
+        "step is its own process: peak RSS is that process's (wait4), time is measured inside it "
+        "around the import alone.",
+        "",
+        "| rows | import_members | peak RSS | csv + bulk_create | peak RSS "
+        "| import_registration_status | peak RSS | csv + bulk_create |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for n in rows:
+        x = e[n]
+        out.append(
+            f"| {n:,} | {x['members']['seconds']:.1f} s | {x['members']['peak_rss_mb']:.0f} MB "
+            f"| {x['members_raw']['seconds']:.1f} s | {x['members_raw']['peak_rss_mb']:.0f} MB "
+            f"| {x['status']['seconds']:.1f} s | {x['status']['peak_rss_mb']:.0f} MB "
+            f"| {x['status_raw']['seconds']:.1f} s |"
+        )
+    held = "held" if members_ratio <= RATIO_GOAL else "not held"
+    status_held = "held" if status_ratio <= RATIO_GOAL else "not held"
+    rss_held = "held" if peak <= RSS_GOAL_MB else "not held"
+    out += [
+        "",
+        f"At {rows[-1]:,} rows: `RATIO import_vs_bulk_create` {members_ratio:.2f} (goal ≤ "
+        f"{RATIO_GOAL}: **{held}**), registration-status import against bulk_create "
+        f"{status_ratio:.2f} (goal ≤ {RATIO_GOAL}: **{status_held}**); the largest peak RSS of "
+        f"`import_members` {peak:.0f} MB (goal ≤ {RSS_GOAL_MB} MB and flat: **{rss_held}**).",
+        "",
+    ]
+    return out
+
+
 def main() -> int:
     if len(sys.argv) == 4 and sys.argv[1] == "child":
         child(sys.argv[2], sys.argv[3])
@@ -321,6 +368,7 @@ def main() -> int:
     prepare_template(b)
     results = bench_import_scale(b)
     (b.work / "import-results.json").write_text(json.dumps(results, indent=2))
+    print("\n".join(report_section(results)))
     for name, value in b.results["ratios"].items():
         print(f"RATIO {name} {value:.2f}")
     return 0

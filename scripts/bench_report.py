@@ -626,4 +626,8 @@ def write_report(r: dict, output: Path) -> None:
         "a streamed CSV."
     )
     add("")
+    if "import_scale" in raw:  # scripts/bench_import.py measures and words its own section
+        from bench_import import report_section
+
+        lines += ["", *report_section(raw["import_scale"])]
     output.write_text("\n".join(lines), encoding="utf-8")

@@ -187,3 +187,147 @@ def test_memory_does_not_grow_with_the_file(tmp_path, monkeypatch):
     assert large < small * 1.5, (small, large)
     # and the whole 20,000-row file is far from held: 16,000 more rows at ≈ 3 KB would be 48 MB
     assert large - small < 4_000_000, (small, large)
+
+
+def _last_analyze(table: str):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT GREATEST(last_analyze, last_autoanalyze) FROM pg_stat_user_tables"
+            " WHERE relname = %s",
+            [table],
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_the_register_is_analyzed_after_a_large_import(tmp_path):
+    """core.db.analyze_if_stale runs once the import has committed: the next run's selection is
+    planned with the new rows counted."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (DATABASE_URL)")
+    table = Person._meta.db_table
+    before = _last_analyze(table)
+    run("import_members", write_members(tmp_path / "m.csv", household_rows(2000)))
+    after = _last_analyze(table)
+    assert after is not None and (before is None or after > before)
+    # a dry run is rolled back: nothing to analyze
+    run(
+        "import_members",
+        write_members(tmp_path / "d.csv", household_rows(2000, start=90_000)),
+        "--dry-run",
+    )
+    assert _last_analyze(table) == after
+
+
+# --- losses, applied set-wise with person_record_loss's rules ---------------------------------
+
+
+def test_losses_of_a_household_follow_person_record_loss(tmp_path, clerk):
+    from datetime import date
+
+    from core.models import AuditEvent
+
+    rows = [
+        member_row(番号="1001", 資格喪失年月日="2026-03-31"),
+        dependent_row(番号="1001", 資格喪失年月日="2025-12-31"),  # own loss earlier: recorded
+        dependent_row(
+            番号="1001", 枝番="02", 氏名カナ="ヤマダ ジロウ", 資格喪失年月日="2026-06-30"
+        ),
+        dependent_row(番号="1001", 枝番="03", 氏名カナ="ヤマダ サブロウ"),
+    ]
+    out = run("import_members", write_members(tmp_path / "l.csv", rows), "--by", clerk.username)
+    # 本人 + three dependents following + the 01's own earlier loss; the 02's later date is kept
+    assert "資格喪失の記録 5" in out and "変更しなかった行: 1" in out
+    lost = {p.edaban: (p.lost_on, p.loss_reason) for p in Person.objects.all()}
+    assert lost == {
+        "00": (date(2026, 3, 31), "その他"),
+        "01": (date(2025, 12, 31), "被扶養者でなくなった"),
+        "02": (date(2026, 3, 31), "被保険者の資格喪失"),
+        "03": (date(2026, 3, 31), "被保険者の資格喪失"),
+    }
+    head = Person.objects.get(edaban="00")
+    dep1 = Person.objects.get(edaban="01")
+    assert [h.history_type for h in dep1.history.order_by("history_id")] == ["+", "~", "~"]
+    assert [h.lost_on for h in dep1.history.order_by("history_id")] == [
+        None,
+        date(2026, 3, 31),
+        date(2025, 12, 31),
+    ]
+    assert all(h.history_user == clerk for h in dep1.history.all())
+    events = AuditEvent.objects.filter(action="person.loss_recorded", object_id=str(dep1.pk))
+    details = sorted((e.detail for e in events), key=lambda d: d["lost_on"], reverse=True)
+    assert details == [
+        {
+            "lost_on": "2026-03-31",
+            "reason": "被保険者の資格喪失",
+            "previous_lost_on": None,
+            "member_id": head.pk,
+        },
+        {
+            "lost_on": "2025-12-31",
+            "reason": "被扶養者でなくなった",
+            "previous_lost_on": "2026-03-31",
+        },
+    ]
+    assert all(e.actor == clerk for e in events)
+    assert AuditEvent.objects.filter(action="person.loss_recorded").count() == 5
+
+
+def test_a_member_loss_before_a_dependent_joined_refuses_the_file(tmp_path, clerk):
+    from datetime import date
+
+    head = make_member(kigo="10", bango="1001")
+    make_dependent(head, acquired_on=date(2026, 2, 1))
+    before = fingerprint()
+    rows = [*household_rows(6000), member_row(番号="1001", 資格喪失年月日="2026-01-31")]
+    message = refused("import_members", write_members(tmp_path / "x.csv", rows))
+    assert (
+        "6002行目 「資格喪失年月日」: 被扶養者（枝番01）の資格取得年月日がこの資格喪失年月日より後です"
+        in message
+    )
+    assert fingerprint() == before
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_second_import_waits_for_the_first_to_end(tmp_path):
+    """Two registry imports never interleave (a transaction-scoped advisory lock): the second one
+    waits until the first has committed or rolled back."""
+    import threading
+
+    import psycopg
+
+    from members.staging import REGISTRY_IMPORT_LOCK
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (DATABASE_URL)")
+    s = connection.settings_dict
+    other = psycopg.connect(
+        dbname=s["NAME"],
+        user=s["USER"],
+        password=s["PASSWORD"] or None,
+        host=s["HOST"],
+        port=s["PORT"],
+    )
+    other.execute("SELECT pg_advisory_xact_lock(%s)", [REGISTRY_IMPORT_LOCK])  # "the first import"
+    path = write_members(tmp_path / "m.csv", household_rows(10))
+    done = threading.Event()
+
+    def second():
+        from django.db import connection as thread_connection
+
+        try:
+            run("import_members", path)
+            done.set()
+        finally:
+            thread_connection.close()
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    assert not done.wait(2)  # still waiting for the lock
+    assert Person.objects.count() == 0
+    other.rollback()  # the first import ends
+    other.close()
+    thread.join(60)
+    assert done.is_set() and Person.objects.count() == 10

@@ -59,6 +59,17 @@ ACTION_LABELS: dict[str, str] = {
     "invoice.cancelled": "請求書の取消",
     "payments.imported": "振込データの取込",
     "returns.reminder_generated": "返却督促状の作成",
+    # 高齢受給者証・基準収入額適用
+    "elderly_card.issued": "高齢受給者証の交付",
+    "elderly_card.return_required": "高齢受給者証の返却依頼(返却待ち)",
+    "elderly_card.returned": "高齢受給者証の返却受付",
+    "elderly_card.return_overdue": "高齢受給者証の返却期限超過",
+    "elderly_batch.prepared": "高齢受給者証の交付一覧の作成",
+    "elderly_batch.approved": "高齢受給者証の交付一覧の承認",
+    "elderly_batch.rendered": "高齢受給者証の帳票作成",
+    "elderly_batch.downloaded": "高齢受給者証の帳票のダウンロード",
+    "income_basis.recorded": "基準収入額適用の記録",
+    "income_basis.ended": "基準収入額適用の終了",
     # 出力・利用者
     "export.csv": "CSV出力",
     "export.downloaded": "CSV出力ファイルのダウンロード",

@@ -15,7 +15,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
-from django.http import HttpResponseNotAllowed, HttpResponseRedirect, StreamingHttpResponse
+from django.http import HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -136,6 +136,7 @@ class IssuanceRunAdmin(SimpleHistoryAdmin):
         wrap = self.admin_site.admin_view
         return [
             path("<int:pk>/approve/", wrap(self.approve_view), name="certificates_run_approve"),
+            path("<int:pk>/progress/", wrap(self.progress_view), name="certificates_run_progress"),
             path("<int:pk>/execute/", wrap(self.execute_view), name="certificates_run_execute"),
             path(
                 "<int:pk>/manifest.csv", wrap(self.manifest_view), name="certificates_run_manifest"
@@ -191,13 +192,52 @@ class IssuanceRunAdmin(SimpleHistoryAdmin):
 
     # -- preview -----------------------------------------------------------------------------
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def _live_context(self, request, run: IssuanceRun) -> dict:
+        """What the live part of the run page shows (templates/…/issuancerun/_live.html)."""
+        from documents.models import GeneratedDocument
+
+        docs = GeneratedDocument.objects.filter(run=run)
+        doc_states = dict(
+            docs.order_by().values("state").annotate(n=Count("pk")).values_list("state", "n")
+        )
+        done, total = run_progress(run)
+        moving = run.state == RunState.RUNNING  # issuing, then rendering, until 完了 or 失敗
+        return {
+            "run": run,
+            "progress": progress_bar(done, total),
+            "doc_states": sorted(doc_states.items()),
+            "live": moving,
+            "progress_url": reverse("admin:certificates_run_progress", args=[run.pk]),
+            "can_approve": self.can_approve(request.user, run),
+            "can_execute": self.can_execute(request.user, run),
+            "is_creator": request.user.pk == run.created_by_id,
+            "certificates_url": reverse("admin:certificates_certificate_changelist")
+            + f"?run__id__exact={run.pk}",
+            "manifest_url": reverse("admin:certificates_run_manifest", args=[run.pk]),
+            "approve_url": reverse("admin:certificates_run_approve", args=[run.pk]),
+            "execute_url": reverse("admin:certificates_run_execute", args=[run.pk]),
+        }
+
+    def _run_for(self, request, pk) -> IssuanceRun:
         run = get_object_or_404(
-            IssuanceRun.objects.select_related("created_by", "approved_by", "executed_by"),
-            pk=object_id,
+            IssuanceRun.objects.select_related("created_by", "approved_by", "executed_by"), pk=pk
         )
         if not self.has_view_permission(request, run):
             raise PermissionDenied
+        return run
+
+    def progress_view(self, request, pk):
+        """The live fragment alone, for htmx's polling (GET, read-only)."""
+        run = self._run_for(request, pk)
+        return TemplateResponse(
+            request,
+            "admin/certificates/issuancerun/_live.html",
+            self._live_context(request, run),
+            headers={"Cache-Control": "no-store"},
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        run = self._run_for(request, object_id)
         summary = run.summary or {}
         codes = list((summary.get("by_employer") or {}).keys())
         names = dict(Employer.objects.filter(code__in=codes).values_list("code", "name"))
@@ -207,10 +247,6 @@ class IssuanceRunAdmin(SimpleHistoryAdmin):
         from documents.models import GeneratedDocument
 
         docs = GeneratedDocument.objects.filter(run=run)
-        doc_states = dict(
-            docs.order_by().values("state").annotate(n=Count("pk")).values_list("state", "n")
-        )
-        done, total = run_progress(run)
         problem_docs = docs.exclude(state="完了").order_by("chunk_no")[:50]
         stored_docs = docs.filter(state="完了").order_by("chunk_no")[:100]
         context = {
@@ -230,31 +266,59 @@ class IssuanceRunAdmin(SimpleHistoryAdmin):
                 if r in summary.get("by_route", {})
             ],
             "previous": summary.get("previous"),
-            "progress": progress_bar(done, total),
-            "doc_states": sorted(doc_states.items()),
+            **self._live_context(request, run),
             "problem_docs": problem_docs,
             "stored_docs": stored_docs,
-            "can_approve": self.can_approve(request.user, run),
-            "can_execute": self.can_execute(request.user, run),
-            "is_creator": request.user.pk == run.created_by_id,
             "can_download": request.user.has_perm("documents.download_generateddocument"),
-            "certificates_url": reverse("admin:certificates_certificate_changelist")
-            + f"?run__id__exact={run.pk}",
-            "manifest_url": reverse("admin:certificates_run_manifest", args=[run.pk]),
-            "approve_url": reverse("admin:certificates_run_approve", args=[run.pk]),
-            "execute_url": reverse("admin:certificates_run_execute", args=[run.pk]),
             "history_url": reverse("admin:certificates_issuancerun_history", args=[run.pk]),
         }
         return TemplateResponse(request, "admin/certificates/issuancerun/preview.html", context)
 
     # -- approve / execute (POST only, through the services) ---------------------------------
 
+    def _confirm_page(self, request, run, *, title, lead, submit_label, warning=""):
+        summary = run.summary or {}
+        facts = [
+            ("一括交付", f"#{run.pk}(作成: {run.created_by})"),
+            ("交付年月日", run.issue_date.isoformat()),
+            ("有効期限(一律)", run.valid_until.isoformat()),
+            ("対象者数", f"{run.target_count}人"),
+            (
+                "交付事由別",
+                "、".join(f"{r} {n}人" for r, n in (summary.get("by_reason") or {}).items()) or "-",
+            ),
+            (
+                "送付先別",
+                "、".join(f"{r} {n}人" for r, n in (summary.get("by_route") or {}).items()) or "-",
+            ),
+            ("事業所数(事業主経由)", f"{len(summary.get('by_employer') or {})}事業所"),
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": title,
+            "lead": lead,
+            "facts": facts,
+            "warning": warning,
+            "submit_label": submit_label,
+            "back_url": self._preview_url(run.pk),
+            "back_label": f"一括交付 #{run.pk}",
+        }
+        return TemplateResponse(request, "admin/confirm.html", context)
+
     def approve_view(self, request, pk):
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        run = get_object_or_404(IssuanceRun, pk=pk)
+        run = get_object_or_404(IssuanceRun.objects.select_related("created_by"), pk=pk)
         if not request.user.has_perm("certificates.approve_issuancerun"):
             raise PermissionDenied
+        if request.method != "POST":
+            return self._confirm_page(
+                request,
+                run,
+                title=f"一括交付 #{run.pk} の承認",
+                lead="次の内容で一括職権交付を承認します。承認後、承認者が実行すると"
+                "資格確認書が交付されます(対象者一覧は作成時のまま変わりません)。",
+                submit_label="承認する",
+            )
         try:
             run = run_approve(run=run, acting_user=request.user)
         except (ValidationError, PermissionDenied) as exc:
@@ -265,11 +329,21 @@ class IssuanceRunAdmin(SimpleHistoryAdmin):
         return HttpResponseRedirect(self._preview_url(pk))
 
     def execute_view(self, request, pk):
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        run = get_object_or_404(IssuanceRun, pk=pk)
+        run = get_object_or_404(IssuanceRun.objects.select_related("created_by"), pk=pk)
         if not request.user.has_perm("certificates.execute_issuancerun"):
             raise PermissionDenied
+        if request.method != "POST":
+            return self._confirm_page(
+                request,
+                run,
+                title=f"一括交付 #{run.pk} の実行",
+                lead=f"{run.target_count}人に資格確認書を交付し、送付状・事業所別の束をPDFで作成します。"
+                "実行後は取り消せません。進捗は一括交付の画面に自動で表示されます。",
+                submit_label="実行する(資格確認書を交付)",
+                warning="失敗した一括交付の再実行では、まだ交付していない対象者だけを交付します。"
+                if run.state == RunState.FAILED
+                else "",
+            )
         try:
             run = run_execute_begin(run=run, acting_user=request.user)
         except (ValidationError, PermissionDenied) as exc:
@@ -444,9 +518,19 @@ class CertificateAdmin(SimpleHistoryAdmin):
     paginator = EstimatedCountPaginator  # no COUNT(*) of a million rows per page (issue 8)
     raw_id_fields = ("person", "run", "replaces")
 
+    readonly_fields = ("karte",)
+
     @admin.display(description="記号・番号・枝番", ordering="person__kigo")
     def person_key(self, obj):
-        return obj.person.key
+        from members.karte import karte_link
+
+        return karte_link(obj.person)
+
+    @admin.display(description="加入者カルテ")
+    def karte(self, obj):
+        from members.karte import karte_link
+
+        return karte_link(obj.person, f"{obj.person.key} {obj.person.name}")
 
     @admin.display(description="状態(本日時点)")
     def state_today(self, obj):

@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "import_export",
     "simple_history",
     "axes",
+    "django_htmx",
     "core",
     "members",
     "certificates",
@@ -93,6 +94,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "axes.middleware.AxesMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
 ]
 
 AUTHENTICATION_BACKENDS = [
@@ -201,6 +203,8 @@ AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_ENABLED = env_bool("AXES_ENABLED", True)
+# The lockout page, in Japanese with the wait (templates/admin/lockout.html).
+AXES_LOCKOUT_TEMPLATE = "admin/lockout.html"
 
 # django-import-export: imports are all-or-nothing; exports escape formulae for Excel.
 IMPORT_EXPORT_USE_TRANSACTIONS = True

@@ -269,7 +269,9 @@ class ActionListFilter(admin.SimpleListFilter):
     parameter_name = "action"
 
     def lookups(self, request, model_admin):
-        return [(action, action) for action in distinct_actions()]
+        from .audit_labels import action_choices
+
+        return action_choices(distinct_actions())
 
     def queryset(self, request, queryset):
         value = self.value()
@@ -281,33 +283,59 @@ class ActionListFilter(admin.SimpleListFilter):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ("at", "actor", "action", "object_type", "object_id", "detail_summary")
+    list_display = ("at", "actor", "action_display", "object_link", "detail_summary")
     # No date_hierarchy and no filter reading the trail (module docstring): each filter is an
     # indexed condition — (action, at), (actor, at), at.
     list_filter = (("at", PeriodListFilter), ActionListFilter, ("actor", ActorListFilter))
     show_facets = admin.ShowFacets.NEVER  # counts per choice would aggregate the whole trail
     search_fields = ("=object_id",)
-    search_help_text = "対象IDで検索(完全一致)"
+    search_help_text = "記号・番号(例: 10-19-00、10-19)、証明書番号、または対象IDで検索(完全一致)"
     list_select_related = ("actor",)
     show_full_result_count = False  # the trail grows without bound: no second COUNT(*) per page
     paginator = EstimatedCountPaginator  # nor an exact one of the unfiltered trail (issue 8)
-    fields = ("at", "actor", "action", "object_type", "object_id", "detail_pretty")
+    fields = ("at", "actor", "action_display", "object_link", "detail_pretty")
     readonly_fields = fields
+
+    @admin.display(description="操作", ordering="action")
+    def action_display(self, obj: AuditEvent) -> str:
+        from .audit_labels import action_label
+
+        return action_label(obj.action)
+
+    @admin.display(description="対象")
+    def object_link(self, obj: AuditEvent):
+        from .audit_labels import object_admin_url, object_type_label
+
+        label = f"{object_type_label(obj.object_type)} #{obj.object_id}" if obj.object_id else "-"
+        url = object_admin_url(obj.object_type, obj.object_id)
+        return format_html('<a href="{}">{}</a>', url, label) if url else label
 
     @admin.display(description="詳細")
     def detail_summary(self, obj: AuditEvent) -> str:
-        text = to_cell(obj.detail)
+        from .audit_labels import detail_text
+
+        text = detail_text(obj.detail)
         return text if len(text) <= 120 else text[:119] + "…"
 
     @admin.display(description="詳細")
     def detail_pretty(self, obj: AuditEvent):
+        from .audit_labels import detail_label
+
         rows = sorted(obj.detail.items())
         return format_html(
             "<table>{}</table>",
             format_html_join(
-                "", "<tr><th>{}</th><td>{}</td></tr>", ((k, to_cell(v)) for k, v in rows)
+                "",
+                "<tr><th>{}</th><td>{}</td></tr>",
+                ((detail_label(k), to_cell(v)) for k, v in rows),
             ),
         )
+
+    def get_search_results(self, request, queryset, search_term):
+        from .audit_labels import audit_search_q
+
+        q = audit_search_q(search_term)
+        return (queryset if q is None else queryset.filter(q)), False
 
 
 # --- 変更履歴 (django-simple-history) ------------------------------------------------------------
@@ -367,6 +395,13 @@ def attach_previous_records(records) -> None:
         r._previous_record = prevs.get(prev_ids.get(r.history_id))
 
 
+def _displayed(record, changes):
+    """JSON values with Japanese keys on screen (core.templatetags.clerk_ui.displayed_changes)."""
+    from .templatetags.clerk_ui import displayed_changes
+
+    return displayed_changes(record, changes)
+
+
 class HistoryChangeList(ChangeList):
     def get_results(self, request):
         super().get_results(request)
@@ -419,7 +454,7 @@ class HistoryAdmin(ReadOnlyAdmin):
     def changes_summary(self, obj):
         if obj.history_type == "-":
             return "削除"
-        changes = history_changes(obj, getattr(obj, "_previous_record", _UNKNOWN))
+        changes = _displayed(obj, history_changes(obj, getattr(obj, "_previous_record", _UNKNOWN)))
         if obj.history_type == "+":
             return f"作成({len(changes)}項目)"
         return format_html_join(
@@ -430,7 +465,7 @@ class HistoryAdmin(ReadOnlyAdmin):
 
     @admin.display(description="変更内容")
     def changes_table(self, obj):
-        changes = history_changes(obj)
+        changes = _displayed(obj, history_changes(obj))
         return format_html(
             "<table><thead><tr><th>項目</th><th>変更前</th><th>変更後</th></tr></thead><tbody>{}</tbody></table>",
             format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", changes),
@@ -470,7 +505,7 @@ class ExportJobAdmin(ReadOnlyAdmin):
         "encoding",
         "query",
         "select_across",
-        "state",
+        "live_state",
         "row_count",
         "substitution_count",
         "error",
@@ -480,6 +515,36 @@ class ExportJobAdmin(ReadOnlyAdmin):
         "download",
     )
     readonly_fields = fields
+
+    @admin.display(description="状態")
+    def live_state(self, obj: ExportJob):
+        """The state, followed live (htmx polls the fragment while the job is not finished)."""
+        from django.template.loader import render_to_string
+
+        return mark_safe(  # noqa: S308 - a template with autoescaping
+            render_to_string("admin/core/exportjob/_state.html", _export_state_context(obj))
+        )
+
+    def get_urls(self):
+        from django.urls import path
+
+        wrap = self.admin_site.admin_view
+        return [
+            path("<int:pk>/state/", wrap(self.state_view), name="core_exportjob_state"),
+            *super().get_urls(),
+        ]
+
+    def state_view(self, request, pk):
+        from django.shortcuts import get_object_or_404
+        from django.template.response import TemplateResponse
+
+        job = get_object_or_404(self.get_queryset(request), pk=pk)
+        return TemplateResponse(
+            request,
+            "admin/core/exportjob/_state.html",
+            _export_state_context(job),
+            headers={"Cache-Control": "no-store"},
+        )
 
     def get_queryset(self, request):
         # An export holds personal data: each user sees (and downloads) only their own.
@@ -500,6 +565,18 @@ class ExportJobAdmin(ReadOnlyAdmin):
                 reverse("core:export_job_report", args=[obj.pk]),
             )
         return link
+
+
+def _export_state_context(job: ExportJob) -> dict:
+    finished = job.state in (ExportJobState.DONE, ExportJobState.FAILED)
+    return {
+        "job": job,
+        "live": not finished,
+        "state_url": reverse("admin:core_exportjob_state", args=[job.pk]),
+        "download_url": reverse("core:export_job_download", args=[job.pk])
+        if job.state == ExportJobState.DONE
+        else "",
+    }
 
 
 def _changelist_query(request) -> dict[str, list[str]]:

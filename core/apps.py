@@ -10,3 +10,6 @@ class CoreConfig(AppConfig):
         from .roles import sync_role_permissions
 
         post_migrate.connect(sync_role_permissions, dispatch_uid="core.sync_role_permissions")
+        from . import admin_texts
+
+        admin_texts.install()

@@ -33,7 +33,16 @@ class AuditEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.object_type}#{self.object_id}"
+        from django.utils import timezone
+
+        from .audit_labels import action_label, object_type_label
+
+        at = timezone.localtime(self.at) if self.at else None  # Japan time, as every screen
+        when = f"{at:%Y-%m-%d %H:%M} " if at else ""
+        target = (
+            f" {object_type_label(self.object_type)}#{self.object_id}" if self.object_id else ""
+        )
+        return f"{when}{action_label(self.action)}{target}"
 
 
 def audit_event(

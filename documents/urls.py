@@ -5,4 +5,5 @@ from . import views
 app_name = "documents"
 urlpatterns = [
     path("<int:pk>/download/", views.document_download, name="download"),
+    path("<int:pk>/view/", views.document_view, name="view"),
 ]

@@ -27,7 +27,7 @@ from certificates.lifecycle import (
     certificates_record_returns,
     parse_number_list,
 )
-from certificates.models import CertificateState
+from certificates.models import CertificateState, Route
 from documents.models import DocumentState
 
 from . import services
@@ -71,8 +71,35 @@ def document_link(doc) -> str:
     return doc.get_state_display()
 
 
+def _pdf_view_link(doc) -> str:
+    """A short link that opens the PDF in the browser (lists at 1366 px), else its state."""
+    if doc is not None and doc.state == DocumentState.STORED and doc.file:
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener">PDF</a>',
+            reverse("documents:view", args=[doc.pk]),
+        )
+    return document_link(doc)
+
+
 def _messages(exc: ValidationError) -> list[str]:
     return list(exc.messages)
+
+
+def next_url(request, default: str) -> str:
+    """Where to go after an action: the page that sent the clerk here (?next=, same site only,
+    e.g. the 加入者カルテ), else `default`."""
+    from django.utils.http import url_has_allowed_host_and_scheme
+
+    candidate = request.POST.get("next") or request.GET.get("next") or ""
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return default
+
+
+def _prefill(request, form_class, names) -> dict:
+    return {n: request.GET[n] for n in names if n in request.GET and n in form_class.base_fields}
 
 
 class ReadOnlyMixin:
@@ -128,17 +155,18 @@ class ReadyToIssueFilter(admin.SimpleListFilter):
 
 @admin.register(ReissueApplication)
 class ReissueApplicationAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
+    # At 1366 px: the short kind, who (氏名 opens the 加入者カルテ), the fee, the result; the
+    # 届出経路 is a filter and on the application's page.
     list_display = [
         "id",
-        "kind",
-        "route",
+        "kind_short",
         "received_on",
         "certificate_number",
         "holder",
         "state",
         "invoice_state",
         "new_certificate_number",
-        "documents",
+        "documents_short",
     ]
     list_filter = ["kind", "state", ReadyToIssueFilter, "route"]
     search_fields = [
@@ -150,7 +178,15 @@ class ReissueApplicationAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
     ]
     date_hierarchy = "received_on"
     list_select_related = ["certificate__person", "new_certificate", "invoice", "document"]
-    readonly_extra = ("operations",)
+    readonly_extra = ("operations", "karte")
+
+    @admin.display(description="加入者カルテ")
+    def karte(self, obj):
+        from members.karte import karte_link
+
+        person = obj.certificate.person
+        return karte_link(person, f"{person.key} {person.name}")
+
     actions = ["issue_selected", "rerender_documents"]
 
     def has_add_permission(self, request):
@@ -162,7 +198,9 @@ class ReissueApplicationAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
 
     @admin.display(description="氏名")
     def holder(self, obj):
-        return obj.certificate.person.name
+        from members.karte import karte_link
+
+        return karte_link(obj.certificate.person, obj.certificate.person.name)
 
     @admin.display(description="請求書")
     def invoice_state(self, obj):
@@ -181,6 +219,14 @@ class ReissueApplicationAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
     @admin.display(description="交付帳票")
     def documents(self, obj):
         return document_link(obj.document)
+
+    @admin.display(description="申請種別", ordering="kind")
+    def kind_short(self, obj):
+        return obj.kind
+
+    @admin.display(description="交付帳票")
+    def documents_short(self, obj):
+        return _pdf_view_link(obj.document) if obj.document_id else "-"
 
     @admin.display(description="操作")
     def operations(self, obj):
@@ -205,7 +251,10 @@ class ReissueApplicationAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
         invalidated at once and billed)."""
         if not self.has_add_permission(request):
             raise PermissionDenied
-        form = ApplicationForm(request.POST or None)
+        form = ApplicationForm(
+            request.POST or None,
+            initial=_prefill(request, ApplicationForm, ("kind", "certificate_number", "route")),
+        )
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
@@ -239,11 +288,15 @@ class ReissueApplicationAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
             else:
                 self.message_user(request, msg, messages.SUCCESS)
                 return HttpResponseRedirect(
-                    reverse("admin:fees_reissueapplication_change", args=[app.pk])
+                    next_url(
+                        request, reverse("admin:fees_reissueapplication_change", args=[app.pk])
+                    )
                 )
         return self.form_page(
             request,
             title="再交付申請の受付",
+            hidden=[("next", request.GET.get("next") or request.POST.get("next") or "")],
+            summary=_certificate_summary(form),
             form=form,
             intro="記載事項変更は受付と同時に新しい資格確認書を交付します(旧証明書は返却待ち)。"
             "滅失・き損は受付と同時に旧証明書を無効にし、手数料の請求書を作成します。",
@@ -253,8 +306,10 @@ class ReissueApplicationAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
     def issue_view(self, request, pk):
         if not self.has_change_permission(request):
             raise PermissionDenied
-        app = get_object_or_404(ReissueApplication, pk=pk)
-        url = reverse("admin:fees_reissueapplication_change", args=[app.pk])
+        app = get_object_or_404(
+            ReissueApplication.objects.select_related("certificate__person", "invoice"), pk=pk
+        )
+        url = next_url(request, reverse("admin:fees_reissueapplication_change", args=[app.pk]))
         if request.method == "POST":
             try:
                 cert = services.reissue_application_issue(application=app, acting_user=request.user)
@@ -268,11 +323,26 @@ class ReissueApplicationAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
                     messages.SUCCESS,
                 )
             return HttpResponseRedirect(url)
+        invoice = getattr(app, "invoice", None)
+        person = app.certificate.person
         return self.form_page(
             request,
             title=f"再交付申請 #{app.pk} の資格確認書を交付",
             form=None,
-            intro="手数料の入金(または免除)を確認済みの申請について、新しい資格確認書を交付します。",
+            intro="次の人に新しい資格確認書(再交付(滅失・き損))を交付し、資格確認書と送付状を作成します。"
+            "手数料の入金(または免除)を確認済みの申請だけが交付できます。",
+            summary=[
+                ("記号・番号・枝番", person.key),
+                ("氏名", person.name),
+                ("滅失・き損の証明書", app.certificate.number),
+                (
+                    "請求書",
+                    f"{invoice.number} {invoice.amount:,}円 {invoice.get_state_display()}"
+                    if invoice
+                    else "なし",
+                ),
+            ],
+            hidden=[("next", request.GET.get("next", ""))],
             submit_label="交付する",
         )
 
@@ -327,6 +397,33 @@ class ReissueApplicationAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
         _rerender(self, request, [a.document for a in queryset if a.document_id])
 
 
+def _certificate_summary(form) -> list[tuple[str, str]]:
+    """What receiving the application will do, for the certificate typed or prefilled."""
+    number = (form.data.get("certificate_number") if form.is_bound else None) or form.initial.get(
+        "certificate_number"
+    )
+    if not number:
+        return []
+    try:
+        cert = services.certificate_find(number)
+    except ValidationError:
+        return []
+    person = cert.person
+    return [
+        ("記号・番号・枝番", person.key),
+        ("氏名", person.name),
+        ("証明書番号", f"{cert.number}({cert.effective_state()})"),
+        (
+            "滅失・き損を受け付けると",
+            f"{cert.number} を直ちに無効にし、再交付を希望するときは手数料の請求書を作成します",
+        ),
+        (
+            "記載事項変更を受け付けると",
+            "直ちに新しい資格確認書を交付し、旧証明書を返却待ちにします",
+        ),
+    ]
+
+
 def _rerender(model_admin, request, docs):
     if not request.user.has_perm("documents.change_generateddocument"):
         raise PermissionDenied
@@ -363,12 +460,23 @@ class InvoiceAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
         "application__certificate__person__name_kana",
     ]
     list_select_related = ["application__certificate__person", "state_changed_by", "document"]
-    readonly_extra = ("pdf",)
+    readonly_extra = ("pdf", "karte")
+
+    @admin.display(description="加入者カルテ")
+    def karte(self, obj):
+        from members.karte import karte_link
+
+        person = obj.application.certificate.person
+        return karte_link(person, f"{person.key} {person.name}")
+
     actions = ["confirm_payment", "waive", "rerender_documents"]
 
     @admin.display(description="氏名")
     def holder(self, obj):
-        return obj.application.certificate.person.name
+        from members.karte import karte_link
+
+        person = obj.application.certificate.person
+        return karte_link(person, person.name)
 
     @admin.display(description="請求金額", ordering="amount")
     def amount_yen(self, obj):
@@ -420,6 +528,81 @@ class InvoiceAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
             else:
                 done += 1
         return done
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("<int:pk>/pay/", wrap(self.pay_view), name="fees_invoice_pay"),
+            path("<int:pk>/waive/", wrap(self.waive_one_view), name="fees_invoice_waive_one"),
+            *super().get_urls(),
+        ]
+
+    def _one_invoice_page(
+        self, request, pk, *, perm, form_class, title, intro, submit, apply, done
+    ):
+        if not request.user.has_perm(perm):
+            raise PermissionDenied
+        invoice = get_object_or_404(
+            Invoice.objects.select_related("application__certificate__person"), pk=pk
+        )
+        back = next_url(request, reverse("admin:fees_invoice_change", args=[invoice.pk]))
+        form = form_class(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                apply(invoice, form.cleaned_data)
+            except (ValidationError, PermissionDenied) as exc:
+                for m in _messages(exc) if isinstance(exc, ValidationError) else [str(exc)]:
+                    form.add_error(None, m)
+            else:
+                self.message_user(request, done(invoice), messages.SUCCESS)
+                return HttpResponseRedirect(back)
+        person = invoice.application.certificate.person
+        return self.form_page(
+            request,
+            title=title,
+            form=form,
+            intro=intro,
+            summary=[
+                ("請求書番号", invoice.number),
+                ("氏名", f"{person.key} {person.name}"),
+                ("請求金額", f"{invoice.amount:,}円"),
+                ("状態", invoice.get_state_display()),
+            ],
+            hidden=[("next", request.GET.get("next") or request.POST.get("next") or "")],
+            submit_label=submit,
+        )
+
+    def pay_view(self, request, pk):
+        return self._one_invoice_page(
+            request,
+            pk,
+            perm="fees.change_invoice",
+            form_class=PaymentConfirmForm,
+            title="入金の確認",
+            intro="請求金額の全額が入金されたことを確認して入金済にします。"
+            "このあと再交付申請から資格確認書を交付できます。",
+            submit="入金済にする",
+            apply=lambda invoice, data: services.invoice_confirm_payment(
+                invoice=invoice, paid_on=data["paid_on"], acting_user=request.user
+            ),
+            done=lambda invoice: f"請求書 {invoice.number} の入金を確認しました。",
+        )
+
+    def waive_one_view(self, request, pk):
+        return self._one_invoice_page(
+            request,
+            pk,
+            perm="fees.waive_invoice",
+            form_class=ReasonForm,
+            title="手数料の免除",
+            intro="この請求書の手数料を免除します(承認者のみ、理由は必須)。"
+            "免除すると入金確認なしで再交付できます。取り消せません。",
+            submit="免除する",
+            apply=lambda invoice, data: services.invoice_waive(
+                invoice=invoice, reason=data["reason"], acting_user=request.user
+            ),
+            done=lambda invoice: f"請求書 {invoice.number} の手数料を免除しました。",
+        )
 
     @admin.action(description="入金を確認する(入金済にする)", permissions=["change"])
     def confirm_payment(self, request, queryset):
@@ -598,12 +781,12 @@ class ReturnStatusFilter(admin.SimpleListFilter):
 @admin.register(ReturnPendingCertificate)
 class ReturnPendingAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
     change_list_template = "admin/fees/change_list_tools.html"
+    # The clerk's columns at 1366 px: who (氏名 opens the 加入者カルテ), where it comes back from,
+    # by when, how late, what happened; 記号・番号 and the route are in the カルテ and the filters.
     list_display = [
         "number",
-        "printed_name",
-        "person_key",
-        "return_route",
-        "employer",
+        "holder",
+        "returned_via",
         "return_due",
         "days_overdue",
         "state_today",
@@ -632,12 +815,27 @@ class ReturnPendingAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
 
     @admin.display(description="記号・番号・枝番")
     def person_key(self, obj):
-        return obj.person.key
+        from members.karte import karte_link
+
+        return karte_link(obj.person)
 
     @admin.display(description="事業所")
     def employer(self, obj):
         e = obj.person.household_member.employer
         return f"{e.code} {e.name}" if e else "-"
+
+    @admin.display(description="氏名", ordering="printed_name")
+    def holder(self, obj):
+        from members.karte import karte_link
+
+        return karte_link(obj.person, obj.printed_name)
+
+    @admin.display(description="返却先", ordering="return_route")
+    def returned_via(self, obj):
+        e = obj.person.household_member.employer
+        if e is not None and obj.return_route == Route.EMPLOYER:
+            return f"{e.code} {e.name}"
+        return obj.return_route or "-"
 
     @admin.display(description="超過日数")
     def days_overdue(self, obj):
@@ -664,8 +862,8 @@ class ReturnPendingAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
         return format_html(
             "{}回(最終 {}) {}",
             len(sent),
-            f"{timezone.localtime(last.created_at):%Y-%m-%d}",
-            document_link(last.document),
+            f"{timezone.localtime(last.created_at):%m-%d}",
+            _pdf_view_link(last.document),
         )
 
     def changelist_view(self, request, extra_context=None):
@@ -695,7 +893,9 @@ class ReturnPendingAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
         """Receipts by a pasted list of 証明書番号, all-or-nothing (certificates_record_returns)."""
         if not self.has_change_permission(request):
             raise PermissionDenied
-        form = ReturnsReceiveForm(request.POST or None)
+        form = ReturnsReceiveForm(
+            request.POST or None, initial=_prefill(request, ReturnsReceiveForm, ("numbers",))
+        )
         problems = []
         if request.method == "POST" and form.is_valid():
             numbers = parse_number_list(form.cleaned_data["numbers"])
@@ -711,12 +911,15 @@ class ReturnPendingAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
                 problems = _messages(exc)
             else:
                 self.message_user(request, f"{len(done)}件を返却済にしました。", messages.SUCCESS)
-                return HttpResponseRedirect(self.changelist_url() + "?status=returned")
+                return HttpResponseRedirect(
+                    next_url(request, self.changelist_url() + "?status=returned")
+                )
         return self.form_page(
             request,
             title="返却の受付(証明書番号で一括)",
             form=form,
             problems=problems,
+            hidden=[("next", request.GET.get("next") or request.POST.get("next") or "")],
             intro="受け取った資格確認書の証明書番号を入力してください。"
             "返却待ちでない番号や見つからない番号が1件でもあれば、全件とも反映しません(一覧を直して再送信)。",
             submit_label="返却済にする",
@@ -890,11 +1093,12 @@ class HeldCertificateAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
                     + "。再送の帳票は「返戻記録」からダウンロードできます。",
                     messages.SUCCESS,
                 )
-                return HttpResponseRedirect(self.changelist_url())
+                return HttpResponseRedirect(next_url(request, self.changelist_url()))
         return self.form_page(
             request,
             title=f"住所の訂正と再送({addressee.key} {addressee.name})",
             form=form,
+            hidden=[("next", request.GET.get("next") or request.POST.get("next") or "")],
             intro="訂正後の住所で、世帯の保留中の資格確認書を送付状とともに作り直して再送します。",
             submit_label="訂正して再送する",
         )
@@ -924,7 +1128,9 @@ class ReturnedMailAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     @admin.display(description="氏名")
     def holder(self, obj):
-        return obj.certificate.person.name
+        from members.karte import karte_link
+
+        return karte_link(obj.certificate.person, obj.certificate.person.name)
 
     @admin.display(description="再送帳票")
     def resend(self, obj):

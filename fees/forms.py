@@ -18,7 +18,10 @@ def _date_field(label: str, **kw) -> forms.DateField:
 
 
 class ApplicationForm(forms.Form):
-    kind = forms.ChoiceField(label="申請種別", choices=ReissueKind.choices)
+    # No default: 記載事項変更 reissues at once, so the clerk always chooses (issue 16).
+    kind = forms.ChoiceField(
+        label="申請種別", choices=[("", "選択してください"), *ReissueKind.choices]
+    )
     certificate_number = forms.CharField(
         label="証明書番号", max_length=32, help_text="申請書に記載の証明書番号(例: 2026-0000123)"
     )

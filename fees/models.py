@@ -12,6 +12,13 @@ from simple_history.models import HistoricalRecords
 from certificates.models import Certificate
 
 
+def _local(moment):
+    """Titles show Japan time, as every screen (TIME_ZONE), not the stored UTC."""
+    from django.utils import timezone
+
+    return timezone.localtime(moment) if moment else timezone.localtime()
+
+
 class ReissueKind(models.TextChoices):
     CHANGE = "記載事項変更", "記載事項変更(資格確認書交付申請書)"
     LOSS = "滅失・き損", "滅失・き損(資格確認書(再)交付申請書)"
@@ -192,7 +199,7 @@ class PaymentImport(models.Model):
         ordering = ["-id"]
 
     def __str__(self) -> str:
-        return f"{self.source_name} ({self.created_at:%Y-%m-%d %H:%M})"
+        return f"{self.source_name} ({_local(self.created_at):%Y-%m-%d %H:%M})"
 
 
 class Invoice(models.Model):
@@ -325,7 +332,7 @@ class ReturnReminder(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.certificate_id} {self.created_at:%Y-%m-%d}"
+        return f"{self.certificate_id} {_local(self.created_at):%Y-%m-%d}"
 
 
 class ReturnedMail(models.Model):

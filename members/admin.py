@@ -12,7 +12,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
-from django.http import HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -289,7 +289,7 @@ class PersonAdmin(RegistryImportMixin, SimpleHistoryAdmin):
         "acquired_on",
         "lost_on",
     )
-    list_display_links = ("key_display", "name")
+    list_display_links = ("name",)
     list_select_related = ("employer",)
     list_filter = (
         QualificationFilter,
@@ -345,8 +345,88 @@ class PersonAdmin(RegistryImportMixin, SimpleHistoryAdmin):
     )
 
     @admin.display(description="記号・番号・枝番", ordering="kigo")
-    def key_display(self, obj: Person) -> str:
-        return obj.key
+    def key_display(self, obj: Person):
+        # the 加入者カルテ is the person's page; 氏名 opens the edit form
+        return format_html(
+            '<a href="{}" class="karte-link">{}</a>',
+            reverse("admin:members_person_karte", args=[obj.pk]),
+            obj.key,
+        )
+
+    # -- 加入者カルテ ------------------------------------------------------------------------
+
+    def karte_view(self, request, pk):
+        from .karte import person_karte
+
+        person = get_object_or_404(
+            Person.objects.select_related("member", "member__employer", "employer"), pk=pk
+        )
+        if not self.has_view_permission(request, person):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"加入者カルテ {person.key} {person.name}",
+            "k": person_karte(person, user=request.user),
+            "can_change": self.has_change_permission(request, person),
+            "judgement_url": _judgement_url(person),
+            "issuance_decision": _decision(person),
+        }
+        return TemplateResponse(request, "admin/members/person/karte.html", context)
+
+    def reprint_view(self, request, pk):
+        """This person's current certificate and household letter as one PDF, shown in the
+        browser; recorded in the audit trail (document.reprinted) by the service."""
+        from documents.filenames import content_disposition, reprint_filenames
+        from documents.selectors import current_certificate
+        from documents.services import certificate_reprint
+
+        from .karte import may_reprint
+
+        person = get_object_or_404(Person, pk=pk)
+        if not may_reprint(request.user):
+            raise PermissionDenied
+        back = reverse("admin:members_person_karte", args=[person.pk])
+        if request.method == "POST":
+            try:
+                result = certificate_reprint(
+                    kigo=person.kigo,
+                    bango=person.bango,
+                    edaban=person.edaban,
+                    acting_user=request.user,
+                )
+            except (LookupError, ValueError) as exc:
+                messages.error(request, str(exc))
+                return HttpResponseRedirect(back)
+            response = HttpResponse(result.pdf, content_type="application/pdf")
+            name, ascii_name = reprint_filenames(
+                kigo=person.kigo, bango=person.bango, edaban=person.edaban, name=person.name
+            )
+            response["Content-Disposition"] = content_disposition(name, ascii_name, inline=True)
+            response["Cache-Control"] = "no-store"
+            return response
+        cert = current_certificate(person)
+        if cert is None:
+            messages.error(request, f"{person.key} には現在有効な資格確認書がありません")
+            return HttpResponseRedirect(back)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "資格確認書と送付状の印刷",
+            "lead": "この人の現在の資格確認書と送付状をPDFで作り、別のタブで表示します。"
+            "印刷したことは業務イベントに記録されます。",
+            "facts": [
+                ("記号・番号・枝番", person.key),
+                ("氏名", person.name),
+                ("証明書番号", cert.number),
+                ("有効期限", cert.valid_until.isoformat()),
+                ("送付先", cert.route),
+            ],
+            "submit_label": "PDFを作成して表示",
+            "back_url": back,
+            "back_label": "加入者カルテ",
+            "new_tab": True,
+        }
+        return TemplateResponse(request, "admin/confirm.html", context)
 
     @admin.display(description="事業所", ordering="employer__code")
     def employer_display(self, obj: Person) -> str:
@@ -381,17 +461,19 @@ class PersonAdmin(RegistryImportMixin, SimpleHistoryAdmin):
     def get_urls(self):
         from functools import partial
 
-        from django.urls import path
-
         from certificates.decision import person_decision_view
 
-        view = self.admin_site.admin_view(partial(person_decision_view, self))
+        wrap = self.admin_site.admin_view
+        view = wrap(partial(person_decision_view, self))
         own = [
             path(
                 "<path:object_id>/issuance-decision/",
                 view,
                 name="members_person_issuance_decision",
-            )
+            ),
+            # 加入者カルテ and the person's reprint
+            path("<int:pk>/karte/", wrap(self.karte_view), name="members_person_karte"),
+            path("<int:pk>/reprint/", wrap(self.reprint_view), name="members_person_reprint"),
         ]
         return own + super().get_urls()
 
@@ -435,6 +517,18 @@ class PersonAdmin(RegistryImportMixin, SimpleHistoryAdmin):
             followers = len(changed) - (1 if obj in changed else 0)
             if followers:
                 messages.info(request, f"被扶養者{followers}人の資格喪失も同じ日付で記録しました")
+
+
+def _judgement_url(person: Person) -> str:
+    """The 交付判定 page of the person (certificates.decision), for dates the clerk chooses."""
+    return reverse("admin:members_person_issuance_decision", args=[person.pk])
+
+
+def _decision(person: Person) -> dict:
+    """The read-only 「交付判定」 panel for today's dates (certificates.decision), on the カルテ."""
+    from certificates.decision import decision_context, default_dates
+
+    return decision_context(person, default_dates())
 
 
 # --- 利用登録状況 ----------------------------------------------------------------------------------
@@ -527,8 +621,10 @@ class RegistrationStatusAdmin(ReadOnlyMixin, admin.ModelAdmin):
     readonly_fields = fields
 
     @admin.display(description="記号・番号・枝番")
-    def person_key(self, obj: RegistrationStatus) -> str:
-        return obj.person.key
+    def person_key(self, obj: RegistrationStatus):
+        from .karte import karte_link
+
+        return karte_link(obj.person)
 
     @admin.display(description="氏名")
     def person_name(self, obj: RegistrationStatus) -> str:

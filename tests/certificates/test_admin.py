@@ -83,20 +83,25 @@ def test_preview_shows_counts_and_buttons_only_to_those_allowed(client, clerk, s
         "前回の一括交付はありません",
     ):
         assert text in html
-    assert 'name="approve"' not in html  # the creator
+    assert 'id="run-approve"' not in html  # the creator
     assert "作成者は承認できません" in html
     client.logout()
     html = preview(login(client, clerk), run).content.decode()
-    assert 'name="approve"' not in html and 'name="execute"' not in html  # no permission
+    assert 'id="run-approve"' not in html and 'id="run-execute"' not in html  # no permission
 
 
 def test_approve_button_posts_through_the_service(client, clerk, supervisor):
     society.build()
     run = make_run(clerk)
     login(client, supervisor)
-    assert 'name="approve"' in preview(client, run).content.decode()
+    assert 'id="run-approve"' in preview(client, run).content.decode()
     url = reverse("admin:certificates_run_approve", args=[run.pk])
-    assert client.get(url).status_code == 405
+    # the button opens a confirmation saying what will be approved; GET changes nothing
+    confirm = client.get(url)
+    assert confirm.status_code == 200
+    assert f"{run.target_count}人" in confirm.content.decode()
+    run.refresh_from_db()
+    assert run.state == RunState.CREATED
     resp = client.post(url, follow=True)
     run.refresh_from_db()
     assert run.state == RunState.APPROVED and run.approved_by == supervisor
@@ -136,7 +141,7 @@ def test_execute_button_issues_in_a_task_and_documents_finish_the_run(
     run = make_run(clerk)
     run_approve(run=run, acting_user=supervisor)
     login(client, supervisor)
-    assert 'name="execute"' in preview(client, run).content.decode()
+    assert 'id="run-execute"' in preview(client, run).content.decode()
     with django_capture_on_commit_callbacks(execute=True):
         resp = client.post(reverse("admin:certificates_run_execute", args=[run.pk]), follow=True)
     assert "実行を開始しました" in resp.content.decode()
@@ -145,7 +150,7 @@ def test_execute_button_issues_in_a_task_and_documents_finish_the_run(
     assert run.state == RunState.DONE
     html = preview(client, run).content.decode()
     assert "<progress" in html and 'value="' in html and "100%" in html
-    assert 'name="execute"' not in html
+    assert 'id="run-execute"' not in html
     # the run list shows state, counts and the progress bar
     html = client.get(reverse("admin:certificates_issuancerun_changelist")).content.decode()
     assert "完了" in html and "<progress" in html and str(len(society.EXPECTED)) in html

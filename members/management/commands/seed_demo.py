@@ -8,8 +8,11 @@ Written for scale (a later benchmark seeds 1.2 million people): rows are built i
 households at a time and written with bulk_create, so the number of queries grows with
 N / chunk size, never with N. Deterministic for a given --seed and --as-of.
 
-django-simple-history records are deliberately not written for seeded rows: they are demo data, not
-changes a clerk made, and doubling 1.2 million inserts buys nothing.
+Each seeded person gets their creation in the change history (a "作成" record with the values they
+were created with, change reason 「デモデータの作成」), written set-wise with simple-history's
+bulk_history_create, one more INSERT batch per chunk; otherwise the history of a seeded person would
+show every field as "(空) →" at their first change. `--no-history` skips it (benchmarks of other
+paths that do not need it).
 """
 
 import random
@@ -36,6 +39,7 @@ from members.models import (
 )
 
 SOURCE_NAME = "seed_demo"
+HISTORY_REASON = "デモデータの作成"
 VOLUNTARY_KIGO_START = 900000
 CHUNK_MEMBERS = 2000  # households built and written together
 BATCH_SIZE = 2000  # rows per INSERT (Django lowers it further on SQLite if needed)
@@ -456,8 +460,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--append", action="store_true", help="既に加入者がいても追加で作成する"
         )
+        parser.add_argument(
+            "--no-history",
+            action="store_true",
+            help="変更履歴(作成の記録)を書かない(ベンチマーク用)",
+        )
 
     def handle(self, *args, persons: int, seed: int, as_of: date | None, append: bool, **options):
+        self.write_history = not options.get("no_history", False)
         if persons < 1:
             raise CommandError("--persons は1以上を指定してください (--persons must be at least 1)")
         as_of = as_of or timezone.localdate()
@@ -555,10 +565,17 @@ class Command(BaseCommand):
             # object's pk, which the previous INSERT set (RETURNING: PostgreSQL, SQLite >= 3.35).
             Employer.objects.bulk_create(new_employers, batch_size=BATCH_SIZE)
             # Person.objects.bulk_create also writes the derived columns (members.dates).
-            Person.objects.bulk_create([m for m, _ in households], batch_size=BATCH_SIZE)
-            Person.objects.bulk_create(
-                [d for _, deps in households for d in deps], batch_size=BATCH_SIZE
-            )
+            members = [m for m, _ in households]
+            dependents = [d for _, deps in households for d in deps]
+            Person.objects.bulk_create(members, batch_size=BATCH_SIZE)
+            Person.objects.bulk_create(dependents, batch_size=BATCH_SIZE)
+            if getattr(self, "write_history", True):
+                Person.history.bulk_history_create(
+                    members + dependents,
+                    batch_size=BATCH_SIZE,
+                    default_change_reason=HISTORY_REASON,
+                    default_date=timezone.now(),
+                )
             RegistrationStatus.objects.bulk_create(statuses, batch_size=BATCH_SIZE)
             c.statuses += len(statuses)
         snapshot.row_count = c.statuses

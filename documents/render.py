@@ -23,10 +23,13 @@ from pathlib import Path
 from django.conf import settings
 from django.template.loader import render_to_string
 
+from .fitting import addressee_text, refusal, via_text
 from .fonts import FONT_FACES, describe_character, uncovered_characters
 
 STYLESHEET = Path(settings.BASE_DIR) / "static" / "documents" / "print.css"
 # Cards per A4 sheet: 2 columns × 5 rows of 85.6 × 54 mm (171.2 × 270 mm) leave room for cut marks.
+PAGE_WIDTH_MM = 210.0
+PAGE_HEIGHT_MM = 297.0
 CARD_COLUMNS = 2
 CARD_ROWS = 5
 CARDS_PER_SHEET = CARD_COLUMNS * CARD_ROWS
@@ -34,6 +37,16 @@ CARD_WIDTH_MM = 85.6
 CARD_HEIGHT_MM = 54.0
 SHEET_LEFT_MM = (210 - CARD_COLUMNS * CARD_WIDTH_MM) / 2
 SHEET_TOP_MM = (297 - CARD_ROWS * CARD_HEIGHT_MM) / 2
+# 長形3号 (120 × 235 mm) window envelope, A4 folded in three: where its window lies on the sheet, and
+# the clear space kept on every side of the address block inside it (the block's rule below is
+# generated from these; tests/documents/visual checks the printed text lies inside).
+WINDOW_LEFT_MM = 23.0
+WINDOW_TOP_MM = 14.0
+WINDOW_WIDTH_MM = 90.0
+WINDOW_HEIGHT_MM = 45.0
+WINDOW_CLEAR_MM = 3.0
+LETTER_MARGIN_TOP_MM = 12.0
+LETTER_MARGIN_LEFT_MM = 18.0
 # The day the old 保険証 stops being usable (the notice's first sentence).
 HOKENSHO_END = date(2025, 12, 2)
 
@@ -100,6 +113,7 @@ class CertificateCard:
     reason: str  # 交付事由
     elderly_start: date | None = None  # 高齢受給者証発効日 (set only when ≤ 有効期限)
     copay_ratio: str = ""  # 2割 | 3割 (with elderly_start)
+    sex_on_back: bool = False  # the holder asked for 性別 on the back (the front shows 裏面参照)
 
     @property
     def key(self) -> str:
@@ -169,20 +183,30 @@ class Chunk:
         default_factory=lambda: settings.ELDERLY_RATIO_ON_CERTIFICATE
     )
     reissue_fee_yen: int = field(default_factory=lambda: settings.REISSUE_FEE_YEN)
+    # A 家族 card shows the 被保険者氏名 (rules.md, Documents).
+    insured_name_on_family_card: bool = field(
+        default_factory=lambda: settings.CARD_INSURED_NAME_ON_FAMILY
+    )
+    # The card's back carries a 臓器提供意思表示欄.
+    organ_donation: bool = field(default_factory=lambda: settings.CARD_ORGAN_DONATION)
 
 
 @dataclass(frozen=True)
 class SkippedItem:
-    """A card left out because a character of the holder's data has no glyph in any font."""
+    """A card left out of printing (印刷除外): a character of the holder's data has no glyph in any
+    font (`characters`), or the text cannot be printed whole in its box (`too_long`: why)."""
 
     item_id: int
     person: str  # 記号・番号・枝番
     name: str
-    field: str  # 氏名 | 氏名カナ | 氏名(宛名) | 氏名カナ(宛名) | 住所 | 郵便番号
-    characters: tuple[str, ...]  # "U+E000", ...
+    field: str  # 氏名 | 氏名カナ | 氏名(宛名) | 氏名カナ(宛名) | 住所 | 郵便番号 | 被保険者氏名 | 事業所名
+    characters: tuple[str, ...] = ()  # "U+E000", ...
+    too_long: str = ""  # documents.fitting.refusal: the box it does not fit
 
     @property
     def message(self) -> str:
+        if self.too_long:
+            return f"{self.person} の{self.field}が{self.too_long}。省略せずに印刷できないため印刷しません"
         chars = "、".join(describe_character(c) for c in self.characters)
         return (
             f"{self.person} の{self.field}に印刷用フォントにない文字があるため印刷しません: {chars}"
@@ -195,6 +219,7 @@ class SkippedItem:
             "name": self.name,
             "field": self.field,
             "characters": list(self.characters),
+            "too_long": self.too_long,
             "message": self.message,
         }
 
@@ -307,6 +332,19 @@ def _font_face_rules() -> str:
     )
 
 
+def _geometry_rules() -> str:
+    """The rules whose numbers are defined here (the window block): one home for them."""
+    top = WINDOW_TOP_MM + WINDOW_CLEAR_MM - LETTER_MARGIN_TOP_MM
+    left = WINDOW_LEFT_MM + WINDOW_CLEAR_MM - LETTER_MARGIN_LEFT_MM
+    return (
+        f"@page letter {{ size: A4; margin: {LETTER_MARGIN_TOP_MM}mm 18mm 14mm "
+        f"{LETTER_MARGIN_LEFT_MM}mm; }}\n"
+        f".window {{ margin: {top:g}mm 0 0 {left:g}mm; "
+        f"width: {WINDOW_WIDTH_MM - 2 * WINDOW_CLEAR_MM:g}mm; "
+        f"height: {WINDOW_HEIGHT_MM - 2 * WINDOW_CLEAR_MM:g}mm; }}\n"
+    )
+
+
 def engine() -> _Engine:
     """The CSS object, FontConfiguration and URL fetcher of this process (built on first use)."""
     global _engine
@@ -321,7 +359,9 @@ def engine() -> _Engine:
                 font_config = FontConfiguration()
                 fetcher = LocalOnlyURLFetcher()
                 css = CSS(
-                    string=_font_face_rules() + "\n" + STYLESHEET.read_text(encoding="utf-8"),
+                    string="\n".join(
+                        (_font_face_rules(), _geometry_rules(), STYLESHEET.read_text("utf-8"))
+                    ),
                     base_url=STYLESHEET.parent.as_uri() + "/",
                     url_fetcher=fetcher,
                     font_config=font_config,
@@ -377,16 +417,56 @@ def _check(item_id: int, person: str, name: str, fields: dict[str, str]) -> list
     return out
 
 
+def _check_fit(
+    item_id: int, person: str, name: str, fields: dict[str, tuple[str, str]]
+) -> list[SkippedItem]:
+    """fields: {label: (text, box name)}; the ones that cannot be printed whole in their box."""
+    out = []
+    for label, (text, box) in fields.items():
+        why = refusal(text or "", box)
+        if why:
+            out.append(SkippedItem(item_id, person, name, label, too_long=why))
+    return out
+
+
+def _window_fields(hh: Household) -> dict[str, tuple[str, str]]:
+    """What the 長形3号 window prints (documents/_addressee.html), with the box each goes in."""
+    fields = {"氏名(宛名)": (addressee_text(hh.addressee_name), "window_name")}
+    if hh.route == "自宅":
+        fields["住所"] = (hh.address, "window_address")
+    elif hh.employer_name:
+        fields["事業所名"] = (via_text(hh.employer_name), "window_via")
+    return fields
+
+
+def _card_fields(card: CertificateCard, hh: Household, chunk: Chunk) -> dict:
+    fields = {"氏名": (card.name, "card_name")}
+    insured = _insured_name(card, hh, chunk)
+    if insured:
+        fields["被保険者氏名"] = (insured, "card_insured")
+    return fields
+
+
+def _insured_name(card: CertificateCard, hh: Household, chunk: Chunk) -> str:
+    """The 被保険者氏名 a 家族 card shows (the household's member: the letter's addressee)."""
+    if card.relationship == "家族" and chunk.insured_name_on_family_card:
+        return hh.addressee_name
+    return ""
+
+
 def printable_households(
-    households: tuple[Household, ...],
+    households: tuple[Household, ...], chunk: Chunk | None = None
 ) -> tuple[list[Household], list[SkippedItem]]:
-    """Drop what cannot be printed without a blank box, and say why.
+    """Drop what cannot be printed whole and without a blank box, and say why.
 
     The letter is addressed to the 被保険者 (and, for 自宅, carries their address): if that cannot be
-    printed, no card of the household can go out in that envelope, so the whole household is held
-    back. Otherwise only the card whose holder's name or kana has an uncovered character is left out
-    (and left off the letter's list and checklist).
+    printed (a character without a glyph, or text that does not fit the envelope's window), no card
+    of the household can go out in that envelope, so the whole household is held back. Otherwise
+    only the card whose holder's name or kana has an uncovered character, or whose name (or, on a
+    家族 card, 被保険者氏名) does not fit its field, is left out (and left off the letter's list and
+    checklist).
     """
+    chunk = chunk or Chunk(households=households)
     kept: list[Household] = []
     skipped: list[SkippedItem] = []
     for hh in households:
@@ -394,6 +474,9 @@ def printable_households(
         if hh.route == "自宅":
             head_fields |= {"住所": hh.address, "郵便番号": hh.postal_code}
         head_problems = _check(0, hh.key, hh.addressee_name, head_fields)
+        head_problems = head_problems or _check_fit(
+            0, hh.key, hh.addressee_name, _window_fields(hh)
+        )
         if head_problems:
             for card in hh.cards:
                 for p in head_problems:
@@ -404,6 +487,9 @@ def printable_households(
         for card in hh.cards:
             problems = _check(
                 card.item_id, card.key, card.name, {"氏名": card.name, "氏名カナ": card.name_kana}
+            )
+            problems = problems or _check_fit(
+                card.item_id, card.key, card.name, _card_fields(card, hh, chunk)
             )
             if problems:
                 skipped += problems
@@ -421,18 +507,27 @@ def printable_households(
 # ---------------------------------------------------------------------------------------------
 
 
-def _card_slots(hh: Household, elderly_on_certificate: bool) -> list[dict]:
-    """Cards of one household laid out on A4 sheets (10 per sheet), each with its position."""
+def back_left_mm(left_mm: float, width_mm: float = CARD_WIDTH_MM) -> float:
+    """Where the back of a card printed at `left_mm` goes on the next page: a long-edge duplex print
+    turns the sheet over its vertical axis, so the back is mirrored left to right (same top)."""
+    return round(PAGE_WIDTH_MM - left_mm - width_mm, 2)
+
+
+def _card_slots(hh: Household, chunk: Chunk) -> list[dict]:
+    """Cards of one household laid out on A4 sheets (10 per sheet), each with its position and the
+    position of its back on the sheet's reverse."""
     slots: list[dict] = []
     for card in hh.cards:
-        slots.append({"kind": "certificate", "card": card})
-        if card.elderly_start and not elderly_on_certificate:
-            slots.append({"kind": "elderly", "card": card})
+        insured = _insured_name(card, hh, chunk)
+        slots.append({"kind": "certificate", "card": card, "insured_name": insured})
+        if card.elderly_start and not chunk.elderly_on_certificate:
+            slots.append({"kind": "elderly", "card": card, "insured_name": insured})
     for i, slot in enumerate(slots):
         col = i % CARD_COLUMNS
         row = (i % CARDS_PER_SHEET) // CARD_COLUMNS
         slot["left"] = round(SHEET_LEFT_MM + col * CARD_WIDTH_MM, 2)
         slot["top"] = round(SHEET_TOP_MM + row * CARD_HEIGHT_MM, 2)
+        slot["back_left"] = back_left_mm(slot["left"])
     return slots
 
 
@@ -460,7 +555,7 @@ def _household_context(n: int, hh: Household, chunk: Chunk) -> dict:
         "reasons": reasons,
         "letter_id": f"hh{n}",
         "cards_id": f"hh{n}-cards",
-        "sheets": _sheets(_card_slots(hh, chunk.elderly_on_certificate)),
+        "sheets": _sheets(_card_slots(hh, chunk)),
     }
 
 
@@ -487,6 +582,7 @@ def chunk_html(chunk: Chunk, households: list[Household]) -> str:
     context = {
         "insurer": chunk.insurer,
         "elderly_on_certificate": chunk.elderly_on_certificate,
+        "organ_donation": chunk.organ_donation,
         "cover": _cover_context(chunk.cover, households) if chunk.cover else None,
         "households": [_household_context(n, hh, chunk) for n, hh in enumerate(households)],
     }
@@ -545,7 +641,7 @@ def _compose(doc, chunk: Chunk, households: list[Household]) -> list:
 def render_chunk(chunk: Chunk) -> RenderResult:
     """Render one chunk to one PDF. Holders with an unprintable character are left out and reported
     in `skipped`; everything else is printed. `certificate_pages` counts the 資格確認書 printed."""
-    households, skipped = printable_households(chunk.households)
+    households, skipped = printable_households(chunk.households, chunk)
     if not households:
         return RenderResult(pdf=b"", certificate_pages=0, skipped=tuple(skipped))
     html = chunk_html(chunk, households)
@@ -558,10 +654,19 @@ def render_chunk(chunk: Chunk) -> RenderResult:
     )
 
 
-def _single_check(fields: dict[str, str], who: str, name: str) -> None:
-    problems = _check(0, who, name, fields)
+def _single_check(
+    fields: dict[str, str], who: str, name: str, window: dict[str, tuple[str, str]]
+) -> None:
+    problems = _check(0, who, name, fields) or _check_fit(0, who, name, window)
     if problems:
         raise UnprintableCharacters(problems)
+
+
+def _single_window(name: str, address: str) -> dict[str, tuple[str, str]]:
+    window = {"宛名": (addressee_text(name), "window_name")}
+    if address:
+        window["住所"] = (address, "window_address")
+    return window
 
 
 def render_invoice(data: InvoiceData) -> bytes:
@@ -576,6 +681,7 @@ def render_invoice(data: InvoiceData) -> bytes:
         },
         data.holder_key or data.invoice_number,
         data.addressee_name,
+        _single_window(data.addressee_name, data.address),
     )
     html = render_to_string("documents/invoice.html", {"d": data, "insurer": data.insurer})
     return html_to_pdf(html)
@@ -592,6 +698,7 @@ def render_return_reminder(data: ReturnReminderData) -> bytes:
         },
         data.holder_key,
         data.addressee_name,
+        _single_window(data.addressee_name, data.address),
     )
     html = render_to_string("documents/return_reminder.html", {"d": data, "insurer": data.insurer})
     return html_to_pdf(html)

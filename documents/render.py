@@ -47,6 +47,12 @@ WINDOW_HEIGHT_MM = 45.0
 WINDOW_CLEAR_MM = 3.0
 LETTER_MARGIN_TOP_MM = 12.0
 LETTER_MARGIN_LEFT_MM = 18.0
+# Cards on the letter sheet (CARDS_ON_LETTER): one row of cards in the tri-fold's bottom panel (below
+# the second fold), in a perforated area; the letter's text must end above LETTER_FOOT_MM, else the
+# household gets a card sheet instead (render_chunk checks the laid-out letter).
+LETTER_CARD_SLOTS = CARD_COLUMNS
+LETTER_FOOT_MM = 198.0
+LETTER_CARD_TOP_MM = LETTER_FOOT_MM + (PAGE_HEIGHT_MM - LETTER_FOOT_MM - CARD_HEIGHT_MM) / 2
 # The day the old 保険証 stops being usable (the notice's first sentence).
 HOKENSHO_END = date(2025, 12, 2)
 
@@ -183,6 +189,8 @@ class Chunk:
         default_factory=lambda: settings.ELDERLY_RATIO_ON_CERTIFICATE
     )
     reissue_fee_yen: int = field(default_factory=lambda: settings.REISSUE_FEE_YEN)
+    # Households whose cards fit get them at the foot of the letter (one sheet less).
+    cards_on_letter: bool = field(default_factory=lambda: settings.CARDS_ON_LETTER)
     # A 家族 card shows the 被保険者氏名 (rules.md, Documents).
     insured_name_on_family_card: bool = field(
         default_factory=lambda: settings.CARD_INSURED_NAME_ON_FAMILY
@@ -342,6 +350,8 @@ def _geometry_rules() -> str:
         f".window {{ margin: {top:g}mm 0 0 {left:g}mm; "
         f"width: {WINDOW_WIDTH_MM - 2 * WINDOW_CLEAR_MM:g}mm; "
         f"height: {WINDOW_HEIGHT_MM - 2 * WINDOW_CLEAR_MM:g}mm; }}\n"
+        f".perforation-note {{ top: {LETTER_CARD_TOP_MM - LETTER_MARGIN_TOP_MM - 6:g}mm; "
+        f"left: {SHEET_LEFT_MM - LETTER_MARGIN_LEFT_MM:g}mm; }}\n"
     )
 
 
@@ -528,6 +538,7 @@ def _card_slots(hh: Household, chunk: Chunk) -> list[dict]:
         slot["left"] = round(SHEET_LEFT_MM + col * CARD_WIDTH_MM, 2)
         slot["top"] = round(SHEET_TOP_MM + row * CARD_HEIGHT_MM, 2)
         slot["back_left"] = back_left_mm(slot["left"])
+        slot["back_top"] = slot["top"]
     return slots
 
 
@@ -544,7 +555,42 @@ def _marks(hh: Household) -> tuple[bool, bool, bool]:
     return tuple(step in steps for step in STEP_ORDER)
 
 
-def _household_context(n: int, hh: Household, chunk: Chunk) -> dict:
+def _letter_slots(slots: list[dict]) -> list[dict]:
+    """The same cards placed in the letter's perforated foot area: left/top relative to the letter's
+    page area (the template's anchor), page_left/page_top and back_left in page coordinates."""
+    placed = []
+    for i, slot in enumerate(slots):
+        page_left = round(SHEET_LEFT_MM + i * CARD_WIDTH_MM, 2)
+        placed.append(
+            {
+                **slot,
+                "page_left": page_left,
+                "page_top": LETTER_CARD_TOP_MM,
+                "left": round(page_left - LETTER_MARGIN_LEFT_MM, 2),
+                "top": round(LETTER_CARD_TOP_MM - LETTER_MARGIN_TOP_MM, 2),
+                "back_left": back_left_mm(page_left),
+                "back_top": LETTER_CARD_TOP_MM,
+            }
+        )
+    return placed
+
+
+def household_card_slots(hh: Household, chunk: Chunk, *, on_letter: bool) -> list[dict]:
+    """Where each card of the household is printed (page coordinates in page_left/page_top):
+    at the letter's foot when `on_letter`, else on card sheets."""
+    slots = _card_slots(hh, chunk)
+    if on_letter:
+        return _letter_slots(slots)
+    for slot in slots:
+        slot |= {"page_left": slot["left"], "page_top": slot["top"]}
+    return slots
+
+
+def _fits_on_letter(hh: Household, chunk: Chunk) -> bool:
+    return chunk.cards_on_letter and len(_card_slots(hh, chunk)) <= LETTER_CARD_SLOTS
+
+
+def _household_context(n: int, hh: Household, chunk: Chunk, on_letter: bool) -> dict:
     reasons = []
     for card in hh.cards:
         text = REASON_TEXT.get(card.reason, card.reason)
@@ -555,7 +601,8 @@ def _household_context(n: int, hh: Household, chunk: Chunk) -> dict:
         "reasons": reasons,
         "letter_id": f"hh{n}",
         "cards_id": f"hh{n}-cards",
-        "sheets": _sheets(_card_slots(hh, chunk)),
+        "sheets": [] if on_letter else _sheets(_card_slots(hh, chunk)),
+        "on_letter": _letter_slots(_card_slots(hh, chunk)) if on_letter else [],
     }
 
 
@@ -577,14 +624,19 @@ def _cover_context(cover: BundleCover, households: list[Household]) -> dict:
     }
 
 
-def chunk_html(chunk: Chunk, households: list[Household]) -> str:
-    """The personalised pages of a chunk: cover, then per household its letter and card sheets."""
+def chunk_html(
+    chunk: Chunk, households: list[Household], on_letter: frozenset[int] = frozenset()
+) -> str:
+    """The personalised pages of a chunk: cover, then per household its letter and card sheets
+    (or, for the households numbered in `on_letter`, the letter with the cards at its foot)."""
     context = {
         "insurer": chunk.insurer,
         "elderly_on_certificate": chunk.elderly_on_certificate,
         "organ_donation": chunk.organ_donation,
         "cover": _cover_context(chunk.cover, households) if chunk.cover else None,
-        "households": [_household_context(n, hh, chunk) for n, hh in enumerate(households)],
+        "households": [
+            _household_context(n, hh, chunk, n in on_letter) for n, hh in enumerate(households)
+        ],
     }
     return render_to_string("documents/chunk.html", context)
 
@@ -630,12 +682,29 @@ def _compose(doc, chunk: Chunk, households: list[Household]) -> list:
     if chunk.cover is not None:
         add(doc.pages[: at["hh0"]])
     for n, hh in enumerate(households):
-        start, cards = at[f"hh{n}"], at[f"hh{n}-cards"]
+        start = at[f"hh{n}"]
         end = at.get(f"hh{n + 1}", len(doc.pages))
+        cards = at.get(f"hh{n}-cards", end)  # no card sheet: the cards are on the letter
         add(doc.pages[start:cards])
         add(_leaflet_pages(chunk, _marks(hh)))
-        add(doc.pages[cards:end])
+        if cards < end:
+            add(doc.pages[cards:end])
     return pages
+
+
+PX_MM = 25.4 / 96  # WeasyPrint's anchors are boxes (x1, y1, x2, y2) in CSS pixels
+
+
+def _letters_too_long(doc, on_letter: frozenset[int]) -> set[int]:
+    """Households whose letter text does not end above the card area of its first page."""
+    where = {name: (i, xy) for i, page in enumerate(doc.pages) for name, xy in page.anchors.items()}
+    bad = set()
+    for n in on_letter:
+        first_page, _ = where[f"hh{n}"]
+        end_page, (_x, y, *_rest) = where[f"hh{n}-end"]
+        if end_page != first_page or y * PX_MM > LETTER_FOOT_MM:
+            bad.add(n)
+    return bad
 
 
 def render_chunk(chunk: Chunk) -> RenderResult:
@@ -644,9 +713,13 @@ def render_chunk(chunk: Chunk) -> RenderResult:
     households, skipped = printable_households(chunk.households, chunk)
     if not households:
         return RenderResult(pdf=b"", certificate_pages=0, skipped=tuple(skipped))
-    html = chunk_html(chunk, households)
+    on_letter = frozenset(n for n, hh in enumerate(households) if _fits_on_letter(hh, chunk))
     with _lock:
-        doc = _layout(html)
+        doc = _layout(chunk_html(chunk, households, on_letter))
+        too_long = _letters_too_long(doc, on_letter)
+        if too_long:  # a long letter (many reasons or names): those households get a card sheet
+            on_letter -= too_long
+            doc = _layout(chunk_html(chunk, households, on_letter))
         pdf = doc.copy(_compose(doc, chunk, households)).write_pdf()
     printed = tuple(c.item_id for hh in households for c in hh.cards)
     return RenderResult(

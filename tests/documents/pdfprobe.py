@@ -90,3 +90,16 @@ def info(pdf: Path) -> dict[str, str]:
 def compact(text: str) -> str:
     """Text without any whitespace (line breaks of wrapped text, full-width spaces)."""
     return "".join(text.split())
+
+
+def reading_text(ws: list[Word], tolerance_mm: float = 1.6) -> str:
+    """Words in reading order: grouped into lines by their vertical centre, lines top to bottom,
+    words left to right (pdftotext -bbox lists them in drawing order)."""
+    lines: list[list[Word]] = []
+    for w in sorted(ws, key=lambda w: (w.y0 + w.y1) / 2):
+        centre = (w.y0 + w.y1) / 2
+        if lines and abs(centre - (lines[-1][0].y0 + lines[-1][0].y1) / 2) <= tolerance_mm:
+            lines[-1].append(w)
+        else:
+            lines.append([w])
+    return "\n".join(" ".join(w.text for w in sorted(line, key=lambda w: w.x0)) for line in lines)

@@ -45,6 +45,9 @@ ELDERLY_RATIO_ON_CERTIFICATE = env_bool("ELDERLY_RATIO_ON_CERTIFICATE", False)
 CARD_INSURED_NAME_ON_FAMILY = env_bool("CARD_INSURED_NAME_ON_FAMILY", True)
 CARD_ORGAN_DONATION = env_bool("CARD_ORGAN_DONATION", False)
 CARDS_ON_LETTER = env_bool("CARDS_ON_LETTER", True)
+# Stored PDFs are PDF/A (WeasyPrint pdf_variant) so they can be kept for the retention period; empty
+# = plain PDF.
+DOCUMENT_PDF_VARIANT = env_str("DOCUMENT_PDF_VARIANT", "pdf/a-2u")
 # Households per PDF chunk rendered by one Celery task.
 PDF_CHUNK_HOUSEHOLDS = env_int("PDF_CHUNK_HOUSEHOLDS", 100, minimum=1)
 # A 実行中 run none of whose PDF chunks changed for this long has lost its task messages (Redis

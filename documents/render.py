@@ -355,6 +355,11 @@ def _geometry_rules() -> str:
     )
 
 
+def stylesheet_text() -> str:
+    """The whole stylesheet: @font-face rules, the generated geometry, then print.css."""
+    return "\n".join((_font_face_rules(), _geometry_rules(), STYLESHEET.read_text("utf-8")))
+
+
 def engine() -> _Engine:
     """The CSS object, FontConfiguration and URL fetcher of this process (built on first use)."""
     global _engine
@@ -369,9 +374,7 @@ def engine() -> _Engine:
                 font_config = FontConfiguration()
                 fetcher = LocalOnlyURLFetcher()
                 css = CSS(
-                    string="\n".join(
-                        (_font_face_rules(), _geometry_rules(), STYLESHEET.read_text("utf-8"))
-                    ),
+                    string=stylesheet_text(),
                     base_url=STYLESHEET.parent.as_uri() + "/",
                     url_fetcher=fetcher,
                     font_config=font_config,
@@ -407,10 +410,17 @@ def _layout(html: str):
     return doc.render(stylesheets=[eng.css], font_config=eng.font_config)
 
 
+def pdf_options() -> dict:
+    """write_pdf options of every stored PDF: the archival variant (settings.DOCUMENT_PDF_VARIANT,
+    PDF/A by default: fonts embedded, sRGB output intent, XMP metadata with the title and 'ja')."""
+    variant = settings.DOCUMENT_PDF_VARIANT
+    return {"pdf_variant": variant} if variant else {}
+
+
 def html_to_pdf(html: str) -> bytes:
     """The one-document path (invoice, reminder): lay out and write."""
     with _lock:
-        return _layout(html).write_pdf()
+        return _layout(html).write_pdf(**pdf_options())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -590,6 +600,12 @@ def _fits_on_letter(hh: Household, chunk: Chunk) -> bool:
     return chunk.cards_on_letter and len(_card_slots(hh, chunk)) <= LETTER_CARD_SLOTS
 
 
+def letter_households(chunk: Chunk, households: list[Household]) -> frozenset[int]:
+    """The households (by position) whose cards are planned at the foot of their letter; render_chunk
+    moves one to a card sheet if its laid-out letter runs into the card area."""
+    return frozenset(n for n, hh in enumerate(households) if _fits_on_letter(hh, chunk))
+
+
 def _household_context(n: int, hh: Household, chunk: Chunk, on_letter: bool) -> dict:
     reasons = []
     for card in hh.cards:
@@ -713,14 +729,14 @@ def render_chunk(chunk: Chunk) -> RenderResult:
     households, skipped = printable_households(chunk.households, chunk)
     if not households:
         return RenderResult(pdf=b"", certificate_pages=0, skipped=tuple(skipped))
-    on_letter = frozenset(n for n, hh in enumerate(households) if _fits_on_letter(hh, chunk))
+    on_letter = letter_households(chunk, households)
     with _lock:
         doc = _layout(chunk_html(chunk, households, on_letter))
         too_long = _letters_too_long(doc, on_letter)
         if too_long:  # a long letter (many reasons or names): those households get a card sheet
             on_letter -= too_long
             doc = _layout(chunk_html(chunk, households, on_letter))
-        pdf = doc.copy(_compose(doc, chunk, households)).write_pdf()
+        pdf = doc.copy(_compose(doc, chunk, households)).write_pdf(**pdf_options())
     printed = tuple(c.item_id for hh in households for c in hh.cards)
     return RenderResult(
         pdf=pdf, certificate_pages=len(printed), skipped=tuple(skipped), printed_item_ids=printed
@@ -735,10 +751,12 @@ def _single_check(
         raise UnprintableCharacters(problems)
 
 
-def _single_window(name: str, address: str) -> dict[str, tuple[str, str]]:
+def _single_window(name: str, address: str, via: str = "") -> dict[str, tuple[str, str]]:
     window = {"宛名": (addressee_text(name), "window_name")}
     if address:
         window["住所"] = (address, "window_address")
+    if via:
+        window["事業所名"] = (via_text(via), "window_via")
     return window
 
 
@@ -760,21 +778,60 @@ def render_invoice(data: InvoiceData) -> bytes:
     return html_to_pdf(html)
 
 
-def render_return_reminder(data: ReturnReminderData) -> bytes:
-    """返却督促 as PDF bytes. UnprintableCharacters as for render_invoice."""
+def _reminder_check(data: ReturnReminderData) -> None:
     _single_check(
         {
             "宛名": data.addressee_name,
             "住所": data.address,
             "郵便番号": data.postal_code,
             "氏名": data.holder_name,
+            "事業所名": data.employer_name,
         },
         data.holder_key,
         data.addressee_name,
-        _single_window(data.addressee_name, data.address),
+        _single_window(data.addressee_name, data.address, data.employer_name),
     )
+
+
+def render_return_reminder(data: ReturnReminderData) -> bytes:
+    """返却督促 as PDF bytes. UnprintableCharacters as for render_invoice."""
+    _reminder_check(data)
     html = render_to_string("documents/return_reminder.html", {"d": data, "insurer": data.insurer})
     return html_to_pdf(html)
+
+
+def render_return_reminders(
+    reminders: list[ReturnReminderData], cover: BundleCover | None = None
+) -> bytes:
+    """Several 返却督促 letters as one PDF with the bundle structure of an issue run: for letters
+    handed over by the employer, the 対象者一覧表 (`cover`) on top; each part (cover, each letter)
+    padded to an even page count for duplex. UnprintableCharacters (nothing rendered) when any
+    letter cannot be printed whole."""
+    problems: list[SkippedItem] = []
+    for data in reminders:
+        try:
+            _reminder_check(data)
+        except UnprintableCharacters as exc:
+            problems += exc.items
+    if problems:
+        raise UnprintableCharacters(problems)
+    insurer = reminders[0].insurer if reminders else Insurer.from_settings()
+    html = render_to_string(
+        "documents/return_reminders.html",
+        {"reminders": reminders, "cover": cover, "insurer": insurer},
+    )
+    with _lock:
+        doc = _layout(html)
+        at = {name: i for i, page in enumerate(doc.pages) for name in page.anchors}
+        starts = ([at["cover"]] if cover is not None else []) + [
+            at[f"r{n}"] for n in range(len(reminders))
+        ]
+        pages: list = []
+        for start, end in zip(starts, [*starts[1:], len(doc.pages)], strict=True):
+            pages += doc.pages[start:end]
+            if (end - start) % 2:
+                pages.append(_blank_page())
+        return doc.copy(pages).write_pdf(**pdf_options())
 
 
 __all__ = [
@@ -792,4 +849,5 @@ __all__ = [
     "render_chunk",
     "render_invoice",
     "render_return_reminder",
+    "render_return_reminders",
 ]

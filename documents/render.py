@@ -7,9 +7,11 @@ costs a few tens of ms each): the parsed stylesheet (`CSS`), the `FontConfigurat
 (documents/tasks.py); WeasyPrint itself is imported lazily so nothing of it exists before the fork.
 
 A chunk (one 事業所 bundle part, or up to PDF_CHUNK_HOUSEHOLDS 自宅 households) is one HTML document and
-one PDF: the bundle's 対象者一覧表, then per household the cover letter (front: notice and handling
-notes; back: the マイナ保険証 checklist) and a sheet of cards (資格確認書, and 高齢受給者証 where the
-society issues it separately).
+one PDF: the bundle's 対象者一覧表, then per household the cover letter, the leaflet (front: notice and
+handling notes; back: the マイナ保険証 checklist) and the cards (資格確認書, and 高齢受給者証 where the
+society issues it separately): at the letter's foot where they fit (CARDS_ON_LETTER), else on a card
+sheet; each card's back on the sheet's reverse, mirrored for long-edge duplex. Names and addresses
+are fitted to their fields (documents/fitting.py) or the card/envelope is left out with the reason.
 """
 
 from __future__ import annotations

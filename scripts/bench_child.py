@@ -307,8 +307,8 @@ def raw_render(a) -> None:
     for the overhead alone, the project's own renderer (render_chunk) in one process.
 
     The data comes from documents' own code (chunk_render_data, printable_households), untimed.
-    Timed: only the `weasyprint.HTML(string=…).write_pdf()` calls, with the project's stylesheet and
-    fonts; then only the render_chunk calls. Page counts are returned for comparison with what the
+    Timed: only the `weasyprint.HTML(string=…).write_pdf()` calls, with the project's stylesheet,
+    fonts and PDF variant (PDF/A); then only the render_chunk calls. Page counts are returned for comparison with what the
     pipeline stored."""
     import io
 
@@ -346,7 +346,7 @@ def raw_render(a) -> None:
     for html in documents:
         started = time.perf_counter()
         pdf = HTML(string=html, base_url=base_url).write_pdf(
-            stylesheets=[css, duplex], font_config=font_config
+            stylesheets=[css, duplex], font_config=font_config, **render.pdf_options()
         )
         seconds += time.perf_counter() - started
         size += len(pdf)

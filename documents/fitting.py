@@ -71,7 +71,7 @@ def via_text(employer_name: str) -> str:
 # The boxes of the documents (one home: the templates print through these, the check refuses by them).
 # Card front: 85.6 mm wide less 3 mm padding on each side and the 氏名 label (7 mm).
 BOXES: dict[str, TextBox] = {
-    "card_name": TextBox("資格確認書の氏名欄", 72.5, 10.6, 15, 7, 10, line_height=1.15),
+    "card_name": TextBox("資格確認書の氏名欄", 72.5, 9.8, 15, 7, 10, line_height=1.15),
     "card_insured": TextBox("資格確認書の被保険者氏名欄", 63.0, 8.6, 8.5, 7, 7.5, line_height=1.15),
     # 長形3号 window block: the window less WINDOW_CLEAR_MM on each side (documents/render.py).
     "window_name": TextBox("封筒の窓(宛名)", 84.0, 13.0, 14, 8, 10, line_height=1.2),

@@ -332,6 +332,9 @@ class _Engine:
     # settings it prints), and an empty page for duplex padding.
     leaflets: dict = field(default_factory=dict)
     blank: list = field(default_factory=list)
+    # The cards' backs per signature (which slots, 性別 printed there, the organ donation field): the
+    # backs hold nothing else personal, so a page is laid out once and reused.
+    backs: dict = field(default_factory=dict)
 
 
 def _font_face_rules() -> str:
@@ -643,11 +646,18 @@ def _cover_context(cover: BundleCover, households: list[Household]) -> dict:
 
 
 def chunk_html(
-    chunk: Chunk, households: list[Household], on_letter: frozenset[int] = frozenset()
+    chunk: Chunk,
+    households: list[Household],
+    on_letter: frozenset[int] = frozenset(),
+    *,
+    backs: bool = True,
 ) -> str:
     """The personalised pages of a chunk: cover, then per household its letter and card sheets
-    (or, for the households numbered in `on_letter`, the letter with the cards at its foot)."""
+    (or, for the households numbered in `on_letter`, the letter with the cards at its foot), each
+    followed by the page of the cards' backs unless `backs` is False (render_chunk inserts its
+    cached back pages instead)."""
     context = {
+        "backs": backs,
         "insurer": chunk.insurer,
         "elderly_on_certificate": chunk.elderly_on_certificate,
         "organ_donation": chunk.organ_donation,
@@ -686,9 +696,30 @@ def _blank_page():
     return eng.blank[0]
 
 
-def _compose(doc, chunk: Chunk, households: list[Household]) -> list:
+def _back_page(chunk: Chunk, slots: list[dict]):
+    """The page of the cards' backs for these slots (laid out once per process and signature)."""
+    eng = engine()
+    key = (
+        chunk.organ_donation,
+        tuple(
+            (s["kind"], s["back_left"], s["back_top"], s["card"].sex_on_back and s["card"].sex)
+            for s in slots
+        ),
+    )
+    if key not in eng.backs:
+        html = render_to_string(
+            "documents/card_backs.html", {"sheet": slots, "organ_donation": chunk.organ_donation}
+        )
+        eng.backs[key] = _layout(html).pages[0]
+    return eng.backs[key]
+
+
+def _compose(
+    doc, chunk: Chunk, households: list[Household], on_letter: frozenset[int] = frozenset()
+) -> list:
     """Page order of the envelope contents, each part padded to an even page count (duplex):
-    [cover], then per household: letter, leaflet (notice / checklist), card sheet(s)."""
+    [cover], then per household: letter (with the cards' backs on its reverse when they are at its
+    foot), leaflet (notice / checklist), card sheet(s) each followed by its backs."""
     at = {name: i for i, page in enumerate(doc.pages) for name in page.anchors}
     pages: list = []
 
@@ -703,10 +734,17 @@ def _compose(doc, chunk: Chunk, households: list[Household]) -> list:
         start = at[f"hh{n}"]
         end = at.get(f"hh{n + 1}", len(doc.pages))
         cards = at.get(f"hh{n}-cards", end)  # no card sheet: the cards are on the letter
-        add(doc.pages[start:cards])
+        slots = _card_slots(hh, chunk)
+        if n in on_letter:  # one page, checked by _letters_too_long
+            add([*doc.pages[start:cards], _back_page(chunk, _letter_slots(slots))])
+        else:
+            add(doc.pages[start:cards])
         add(_leaflet_pages(chunk, _marks(hh)))
+        sheets = _sheets(slots)
         if cards < end:
-            add(doc.pages[cards:end])
+            assert end - cards == len(sheets), (end - cards, len(sheets))
+            for front, sheet in zip(doc.pages[cards:end], sheets, strict=True):
+                add([front, _back_page(chunk, sheet)])
     return pages
 
 
@@ -733,12 +771,13 @@ def render_chunk(chunk: Chunk) -> RenderResult:
         return RenderResult(pdf=b"", certificate_pages=0, skipped=tuple(skipped))
     on_letter = letter_households(chunk, households)
     with _lock:
-        doc = _layout(chunk_html(chunk, households, on_letter))
+        doc = _layout(chunk_html(chunk, households, on_letter, backs=False))
         too_long = _letters_too_long(doc, on_letter)
         if too_long:  # a long letter (many reasons or names): those households get a card sheet
             on_letter -= too_long
-            doc = _layout(chunk_html(chunk, households, on_letter))
-        pdf = doc.copy(_compose(doc, chunk, households)).write_pdf(**pdf_options())
+            doc = _layout(chunk_html(chunk, households, on_letter, backs=False))
+        pages = _compose(doc, chunk, households, on_letter)
+        pdf = doc.copy(pages).write_pdf(**pdf_options())
     printed = tuple(c.item_id for hh in households for c in hh.cards)
     return RenderResult(
         pdf=pdf, certificate_pages=len(printed), skipped=tuple(skipped), printed_item_ids=printed

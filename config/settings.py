@@ -54,6 +54,21 @@ PDF_CHUNK_HOUSEHOLDS = env_int("PDF_CHUNK_HOUSEHOLDS", 100, minimum=1)
 # restarted without its data): its waiting chunks are enqueued again (documents.run_documents_resume).
 DOCUMENT_RESUME_AFTER_SECONDS = env_int("DOCUMENT_RESUME_AFTER_SECONDS", 600, minimum=1)
 
+# The monthly life (elderly/): the yearly re-determination of the 高齢受給者's ratio takes effect on
+# the 1st of this month (commonly 8: 8月1日〜7月31日), prepared in the month before; 0 = none.
+ELDERLY_REDETERMINATION_MONTH = env_int("ELDERLY_REDETERMINATION_MONTH", 8, minimum=0)
+# After each registration-status import, prepare the month's run as a draft (0 = off), issued this
+# many days after the import, valid this many months (the 5-year cap still applies).
+MONTHLY_RUN_AUTO = env_bool("MONTHLY_RUN_AUTO", True)
+MONTHLY_RUN_LEAD_DAYS = env_int("MONTHLY_RUN_LEAD_DAYS", 7, minimum=0)
+MONTHLY_RUN_VALIDITY_MONTHS = env_int("MONTHLY_RUN_VALIDITY_MONTHS", 24, minimum=1)
+if ELDERLY_REDETERMINATION_MONTH > 12 or MONTHLY_RUN_VALIDITY_MONTHS > 60:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "ELDERLY_REDETERMINATION_MONTH must be 0–12 and MONTHLY_RUN_VALIDITY_MONTHS 1–60"
+    )
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -69,6 +84,7 @@ INSTALLED_APPS = [
     "certificates",
     "fees",
     "documents",
+    "elderly",
 ]
 
 MIDDLEWARE = [
@@ -196,6 +212,8 @@ IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "add"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
 IMPORT_EXPORT_TMP_STORAGE_CLASS = "import_export.tmp_storages.MediaStorage"
+# Registry uploads larger than this (bytes) are imported by a background job (members.import_jobs).
+IMPORT_BACKGROUND_BYTES = env_int("IMPORT_BACKGROUND_BYTES", 2_000_000, minimum=0)
 
 # Celery: without a broker, tasks run in-process (the embedded default; `make demo` needs no Redis).
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "")

@@ -25,15 +25,25 @@ EXPORT_ROLES = (AUDITOR,)
 
 # Apps whose models a clerk maintains. Taken by app label, not by a fixed model list, so that models
 # added later (fees.Invoice, applications, returns…) are covered as soon as they are migrated.
-_CLERK_APPS = ("members", "certificates", "documents", "fees")
+_CLERK_APPS = ("members", "certificates", "documents", "fees", "elderly")
 _CLERK_EXTRA = [("documents", "download_generateddocument")]
 _SUPERVISOR_EXTRA = [
     ("certificates", "approve_issuancerun"),
     ("certificates", "execute_issuancerun"),
     # fees is written separately; the permission is granted once it exists (after its migrate).
     ("fees", "waive_invoice"),
+    ("elderly", "approve_elderlybatch"),
 ]
-_AUDITED_APPS = ["members", "certificates", "documents", "fees", "core", "auth", "axes"]
+_AUDITED_APPS = [
+    "members",
+    "certificates",
+    "documents",
+    "fees",
+    "elderly",
+    "core",
+    "auth",
+    "axes",
+]
 _AUDITOR_EXTRA = [
     ("documents", "download_generateddocument"),
     ("core", "export_csv"),

@@ -25,6 +25,8 @@ from pathlib import Path
 from django.conf import settings
 from django.template.loader import render_to_string
 
+from certificates.models import Route
+
 from .fitting import addressee_text, refusal, via_text
 from .fonts import FONT_FACES, describe_character, uncovered_characters
 
@@ -496,7 +498,7 @@ def printable_households(
     skipped: list[SkippedItem] = []
     for hh in households:
         head_fields = {"氏名(宛名)": hh.addressee_name, "氏名カナ(宛名)": hh.addressee_kana}
-        if hh.route == "自宅":
+        if hh.route == Route.HOME:
             head_fields |= {"住所": hh.address, "郵便番号": hh.postal_code}
         head_problems = _check(0, hh.key, hh.addressee_name, head_fields)
         head_problems = head_problems or _check_fit(
@@ -540,13 +542,16 @@ def back_left_mm(left_mm: float, width_mm: float = CARD_WIDTH_MM) -> float:
 
 def _card_slots(hh: Household, chunk: Chunk) -> list[dict]:
     """Cards of one household laid out on A4 sheets (10 per sheet), each with its position and the
-    position of its back on the sheet's reverse."""
+    position of its back on the sheet's reverse.
+
+    Only 資格確認書: the 高齢受給者証 is issued on its own events, numbered, with its effective date and
+    the ratio of that date (elderly/, rules.md "高齢受給者証 (70–74), as events"), never printed here
+    with a start that may be years after the run."""
     slots: list[dict] = []
     for card in hh.cards:
-        insured = _insured_name(card, hh, chunk)
-        slots.append({"kind": "certificate", "card": card, "insured_name": insured})
-        if card.elderly_start and not chunk.elderly_on_certificate:
-            slots.append({"kind": "elderly", "card": card, "insured_name": insured})
+        slots.append(
+            {"kind": "certificate", "card": card, "insured_name": _insured_name(card, hh, chunk)}
+        )
     for i, slot in enumerate(slots):
         col = i % CARD_COLUMNS
         row = (i % CARDS_PER_SHEET) // CARD_COLUMNS

@@ -544,7 +544,7 @@ class PaymentImportAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
             upload = form.cleaned_data["file"]
             try:
                 imp = services.payments_import(
-                    content=upload.read(), source_name=upload.name, acting_user=request.user
+                    source=upload, source_name=upload.name, acting_user=request.user
                 )
             except ValidationError as exc:
                 problems = _messages(exc)

@@ -25,18 +25,19 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from certificates import rules
 from certificates.lifecycle import (
     certificate_record_undeliverable,
     certificate_require_return_after_change,
     normalize_number,
 )
-from certificates.models import Certificate, CertificateState, IssueReason
+from certificates.models import Certificate, CertificateState, IssueReason, Route
+from certificates.rules import route_for_insured_type
+from certificates.selectors import person_terms
 from certificates.services import certificate_issue
 from core.models import NumberSequence, audit_event
 from documents.models import DocumentKind, GeneratedDocument
 from members.dates import fiscal_year
-from members.models import InsuredType, Person
+from members.models import Person
 
 from .models import (
     ApplicationRoute,
@@ -50,8 +51,8 @@ from .models import (
     ReturnedMail,
     ReturnReminder,
 )
-from .paperwork import document_plan, holder_for, latest_status
-from .payments import parse as parse_payment_file
+from .paperwork import document_plan
+from .payments import PaymentFileError
 
 __all__ = [
     "certificate_find",
@@ -69,12 +70,10 @@ __all__ = [
 
 
 def _expected_route(person: Person) -> str:
-    household = person.household_member
-    return (
-        ApplicationRoute.DIRECT
-        if household.insured_type == InsuredType.VOLUNTARY
-        else ApplicationRoute.EMPLOYER
-    )
+    """Applications come the way certificates go (certificates.rules' route): 自宅 households
+    apply directly, the others via the employer."""
+    route = route_for_insured_type(person.household_member.insured_type)
+    return ApplicationRoute.DIRECT if route == Route.HOME else ApplicationRoute.EMPLOYER
 
 
 def _check_route(route: str, cert: Certificate) -> None:
@@ -137,28 +136,34 @@ def _check_received_on(received_on: date) -> None:
 
 def _reissue_terms(old: Certificate, issue_date: date) -> dict:
     """Terms of the new certificate: same 有効期限 as the old (capped by the holder's own validity end,
-    which can only be earlier), route and 高齢受給者 terms recomputed for today's registry data."""
+    which can only be earlier), route and 高齢受給者 terms recomputed for today's registry data —
+    from the rule expressions of a bulk run (certificates.selectors.person_terms)."""
     person = old.person
-    h = holder_for(person)
-    if not rules.is_qualified_on(h, issue_date):
+    terms = person_terms(
+        person_id=person.pk,
+        status_date=issue_date,
+        issue_date=issue_date,
+        valid_until=old.valid_until,
+    )
+    if not terms["qualified"]:
         raise ValidationError(
             f"{person.key} {person.name} は{issue_date:%Y-%m-%d}時点で資格がないため再交付できません"
         )
-    valid_until = min(old.valid_until, rules.validity_end(h, old.valid_until))
-    if valid_until < issue_date:
+    if terms["valid_until"] < issue_date:
         raise ValidationError(
             f"資格確認書 {old.number} の有効期限({old.valid_until:%Y-%m-%d})を過ぎているため"
             "再交付できません(次の一括交付で交付されます)"
         )
-    start, ratio = rules.elderly_terms(h, issue_date, valid_until)
-    status = latest_status(person, issue_date)
     return {
-        "valid_until": valid_until,
-        "route": rules.route_for(h),
-        "elderly_start": start,
-        "copay_ratio": ratio,
-        "registration_status": status.status if status else "",
-        "ec_expiry": status.ec_expiry if status else None,
+        name: terms[name]
+        for name in (
+            "valid_until",
+            "route",
+            "elderly_start",
+            "copay_ratio",
+            "registration_status",
+            "ec_expiry",
+        )
     }
 
 
@@ -565,8 +570,13 @@ def reissue_application_cancel(
 # --- bank-transfer import ----------------------------------------------------------------------
 
 
+_PAYMENT_STAGE = (("line", "int"), ("number", "text"), ("amount", "int"), ("paid_on", "date"))
+
+
 @transaction.atomic
-def payments_import(*, content: bytes, source_name: str, acting_user) -> PaymentImport:
+def payments_import(
+    *, content: bytes | None = None, source=None, source_name: str, acting_user
+) -> PaymentImport:
     """Apply a bank-transfer file (columns 請求書番号,入金額,入金日; see fees.payments).
 
     The rule: a file that cannot be read as a whole is refused and nothing is applied
@@ -574,59 +584,103 @@ def payments_import(*, content: bytes, source_name: str, acting_user) -> Payment
     invoice 未入金, amount equal to the 請求金額 — is applied (入金済, source 振込データ取込); every other
     row (unknown number, wrong amount, already paid, 免除, 取消, the same invoice twice in the file) is
     listed on the PaymentImport and NEVER applied, for the clerk to settle by hand. Importing the
-    same file again therefore applies nothing and lists every row as already paid."""
-    import hashlib
+    same file again therefore applies nothing and lists every row as already paid.
 
-    rows = parse_payment_file(content, today=timezone.localdate())
+    The file (`content` bytes, or `source`: a path or a binary file) is streamed: the readable rows
+    go to a staging table in chunks (members.staging) while the whole file is checked, and are
+    then matched against the invoices a chunk at a time (one query per chunk)."""
+    from django.db import connection
+
+    from members.staging import CHUNK_ROWS, Stage, execute, qn
+
+    from .payments import PaymentFile
+
+    file = PaymentFile(content if content is not None else source, today=timezone.localdate())
+    stage = Stage("import_stage_payments", _PAYMENT_STAGE, (("first_line", "int"),))
+    stage.create()
+    try:
+        chunk: list[tuple] = []
+        for row in file.rows():
+            chunk.append((row.row, row.number, row.amount, row.paid_on))
+            if len(chunk) >= CHUNK_ROWS:
+                stage.load(chunk)
+                chunk = []
+        stage.load(chunk)
+    finally:
+        file.close()
+    if file.problem_count:
+        raise file.error()
+    if not stage.rows:
+        raise PaymentFileError(["入金の行がありません"])
+    stage.index("number", "line")
+    t = stage.table
+    # the first row of each 請求書番号: a later one is a double payment in the same file
+    execute(
+        f"UPDATE {t} SET first_line = (SELECT MIN(o.line) FROM {t} o "  # noqa: S608
+        f"WHERE o.number = {t}.number)"
+    )
     imp = PaymentImport.objects.create(
         source_name=source_name[:255],
-        sha256=hashlib.sha256(content).hexdigest(),
-        row_count=len(rows),
+        sha256=file.sha256,
+        row_count=stage.rows,
         imported_by=acting_user,
     )
     applied: list[dict] = []
     rejected: list[dict] = []
-    seen: set[str] = set()
-    for row in rows:
-        line = {
-            "row": row.row,
-            "number": row.number,
-            "amount": row.amount,
-            "paid_on": row.paid_on.isoformat(),
-        }
-        invoice = (
-            Invoice.objects.select_for_update(of=("self",))
+    last = 0
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT line, number, amount, paid_on, first_line FROM {qn(stage.name)} "  # noqa: S608
+                "WHERE line > %s ORDER BY line LIMIT %s",
+                [last, CHUNK_ROWS],
+            )
+            batch = cursor.fetchall()
+        if not batch:
+            break
+        last = batch[-1][0]
+        invoices = {
+            inv.number: inv
+            for inv in Invoice.objects.select_for_update(of=("self",))
             .select_related("application")
-            .filter(number=row.number)
-            .first()
-        )
-        reason = ""
-        if invoice is None:
-            reason = "該当する請求書がありません"
-        elif row.number in seen:
-            reason = "同じ請求書番号の入金がファイル内で重複しています(二重入金の可能性)"
-        elif invoice.state == InvoiceState.PAID:
-            reason = f"すでに入金済みです(入金日 {invoice.paid_on:%Y-%m-%d})"
-        elif invoice.state == InvoiceState.WAIVED:
-            reason = "手数料は免除済みです"
-        elif invoice.state == InvoiceState.CANCELLED:
-            reason = "請求書は取消済みです"
-        elif row.amount != invoice.amount:
-            reason = f"入金額 {row.amount:,}円 が請求金額 {invoice.amount:,}円 と一致しません"
-        elif invoice.application.state != ApplicationState.OPEN:
-            reason = f"申請が{invoice.application.get_state_display()}です"
-        seen.add(row.number)
-        if reason:
-            rejected.append({**line, "reason": reason})
-            continue
-        invoice_confirm_payment(
-            invoice=invoice,
-            paid_on=row.paid_on,
-            paid_amount=row.amount,
-            acting_user=acting_user,
-            payment_import=imp,
-        )
-        applied.append(line)
+            .filter(number__in={r[1] for r in batch})
+        }
+        for line_no, number, amount, paid_on, first_line in batch:
+            paid_on = date.fromisoformat(paid_on) if isinstance(paid_on, str) else paid_on
+            line = {
+                "row": line_no,
+                "number": number,
+                "amount": amount,
+                "paid_on": paid_on.isoformat(),
+            }
+            invoice = invoices.get(number)
+            reason = ""
+            if invoice is None:
+                reason = "該当する請求書がありません"
+            elif line_no != first_line:
+                reason = "同じ請求書番号の入金がファイル内で重複しています(二重入金の可能性)"
+            elif invoice.state == InvoiceState.PAID:
+                reason = f"すでに入金済みです(入金日 {invoice.paid_on:%Y-%m-%d})"
+            elif invoice.state == InvoiceState.WAIVED:
+                reason = "手数料は免除済みです"
+            elif invoice.state == InvoiceState.CANCELLED:
+                reason = "請求書は取消済みです"
+            elif amount != invoice.amount:
+                reason = f"入金額 {amount:,}円 が請求金額 {invoice.amount:,}円 と一致しません"
+            elif invoice.application.state != ApplicationState.OPEN:
+                reason = f"申請が{invoice.application.get_state_display()}です"
+            if reason:
+                rejected.append({**line, "reason": reason})
+                continue
+            invoice_confirm_payment(
+                invoice=invoice,
+                paid_on=paid_on,
+                paid_amount=amount,
+                acting_user=acting_user,
+                payment_import=imp,
+            )
+            applied.append(line)
+    stage.drop()
     imp.applied = applied
     imp.rejected = rejected
     imp.applied_count = len(applied)
@@ -679,7 +733,7 @@ def returns_generate_reminders(
     groups: dict[tuple, list[Certificate]] = defaultdict(list)
     for c in certs:
         household = c.person.household_member
-        if c.return_route == "自宅":
+        if c.return_route == Route.HOME:
             groups[("person", household.pk)].append(c)
         else:
             groups[("employer", household.employer_id)].append(c)

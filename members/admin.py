@@ -10,9 +10,12 @@ import re
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.http import HttpResponseRedirect
-from django.urls import reverse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from import_export.admin import ImportMixin
 from import_export.forms import ConfirmImportForm, ImportForm
@@ -20,7 +23,8 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from core.pagination import EstimatedCountPaginator
 
-from .importing import ImportRefused, nfkc, normalize_kana, normalize_postal_code
+from .import_jobs import ImportJob, ImportKind, background_threshold, import_job_create
+from .importing import ImportRefused, RowError, nfkc, normalize_kana, normalize_postal_code
 from .models import (
     Employer,
     Person,
@@ -49,7 +53,37 @@ class RegistryImportMixin(ImportMixin):
             return
         super().add_data_read_fail_error_to_form(form, e)
 
+    # which background import a large upload becomes (members.import_jobs)
+    import_kind = ""
+
+    def get_urls(self):
+        info = self.get_model_info()
+        return [
+            path(
+                "import/job/<int:job_id>/",
+                self.admin_site.admin_view(self.import_job_view),
+                name="{}_{}_import_job".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
     def import_action(self, request, **kwargs):
+        upload = request.FILES.get("import_file") if request.method == "POST" else None
+        if upload is not None and upload.size > background_threshold():
+            # Large files are not previewed in the web request: they run as a background job.
+            if not self.has_import_permission(request):
+                raise PermissionDenied
+            form = self.create_import_form(request)
+            if form.is_valid():
+                job = import_job_create(
+                    user=request.user,
+                    kind=self.import_kind,
+                    upload=upload,
+                    as_of=form.cleaned_data.get("as_of"),
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:{}_{}_import_job".format(*self.get_model_info()), args=[job.pk])
+                )
         response = super().import_action(request, **kwargs)
         # A refused or unreadable upload is removed from the temporary storage at once: it holds
         # personal data, perhaps even a 個人番号, and no confirm step will come to remove it.
@@ -66,6 +100,24 @@ class RegistryImportMixin(ImportMixin):
                 except OSError:
                     pass
         return response
+
+    def import_job_view(self, request, job_id: int):
+        """The job's progress (the page reloads itself until the job has ended), then its report."""
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        job = get_object_or_404(ImportJob, pk=job_id, kind=self.import_kind)
+        if job.requested_by_id != request.user.pk and not request.user.is_superuser:
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"{job.get_kind_display()}の取込: {job.source_name}",
+            "job": job,
+            "errors": [RowError(*e) for e in job.errors],
+            "hidden_errors": max(0, job.error_total - len(job.errors)),
+            "changelist_url": reverse("admin:{}_{}_changelist".format(*self.get_model_info())),
+        }
+        return TemplateResponse(request, "admin/members/import_job.html", context)
 
     def process_result(self, result, request):
         refusal = getattr(result, "refusal", None)
@@ -226,6 +278,7 @@ _KEY_SPLIT = re.compile(r"[-‐・\s]+")
 @admin.register(Person)
 class PersonAdmin(RegistryImportMixin, SimpleHistoryAdmin):
     resource_classes = [MembersResource]
+    import_kind = ImportKind.MEMBERS
     form = PersonAdminForm
     list_display = (
         "key_display",
@@ -323,6 +376,37 @@ class PersonAdmin(RegistryImportMixin, SimpleHistoryAdmin):
             condition |= Q(kigo=parts[0], bango=parts[1], edaban=parts[2])
         return queryset.filter(condition), False
 
+    # --- 「交付判定」 (certificates.decision: its own view and templates) ---------------------------
+    change_form_template = "certificates/person_change_form.html"
+
+    def get_urls(self):
+        from functools import partial
+
+        from django.urls import path
+
+        from certificates.decision import person_decision_view
+
+        view = self.admin_site.admin_view(partial(person_decision_view, self))
+        own = [
+            path(
+                "<path:object_id>/issuance-decision/",
+                view,
+                name="members_person_issuance_decision",
+            )
+        ]
+        return own + super().get_urls()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        from certificates.decision import decision_context, default_dates
+
+        person = self.get_object(request, object_id)
+        if person is not None:
+            extra_context = {
+                **(extra_context or {}),
+                "issuance_decision": decision_context(person, default_dates()),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def save_model(self, request, obj: Person, form, change):
         """A new or changed 資格喪失年月日 goes through person_record_loss (dependents follow,
         certificates become 返却待ち), a new 氏名/カナ through person_change_name; the other fields
@@ -382,6 +466,7 @@ class RegistrationSnapshotAdmin(RegistryImportMixin, ReadOnlyMixin, admin.ModelA
     overwritten)."""
 
     resource_classes = [RegistrationStatusResource]
+    import_kind = ImportKind.REGISTRATION_STATUS
     import_form_class = StatusImportForm
     confirm_form_class = StatusConfirmImportForm
     list_display = ("as_of", "source_name", "row_count", "imported_by", "created_at")
@@ -461,3 +546,38 @@ class RegistrationStatusAdmin(ReadOnlyMixin, admin.ModelAdmin):
         except ValueError:
             pass
         return queryset.filter(condition), False
+
+
+# --- 取込ジョブ (background imports) ----------------------------------------------------------------
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """The background imports (no personal data: file names, counts, row and column of refusals);
+    each links to its progress / report page, which only its requester opens."""
+
+    list_display = ("id", "kind", "source_name", "state", "requested_by", "created_at", "report")
+    list_select_related = ("requested_by",)
+    list_filter = ("kind", "state")
+    fields = (
+        "kind",
+        "source_name",
+        "as_of",
+        "state",
+        "phase",
+        "summary",
+        "error_total",
+        "requested_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="進捗・結果")
+    def report(self, obj: ImportJob):
+        model = Person if obj.kind == ImportKind.MEMBERS else RegistrationSnapshot
+        url = reverse(
+            f"admin:{model._meta.app_label}_{model._meta.model_name}_import_job", args=[obj.pk]
+        )
+        return format_html('<a href="{}">表示</a>', url)

@@ -1,16 +1,17 @@
 """Reading and validating the two registry imports (rules.md "Members import", "Registration-status
-import").
+import"): the file readers and the row validators.
 
-This is the ONE validation definition behind both entry points: the management commands
-(`import_members`, `import_registration_status`) and the admin's django-import-export resources
-(members/resources.py) both hand the decoded rows to the services `members_import` /
-`registration_status_import` (members/services.py), which call the validators below and then write
-with bulk inserts. django-import-export's row-by-row machinery (one instance load and save per row) is
-not used for the writes: the monthly files reach 100,000 rows and more.
+This is the ONE validation definition behind every entry point: the management commands
+(`import_members`, `import_registration_status`), the admin's django-import-export resources
+(members/resources.py) and the admin's background import jobs (members/import_jobs.py) all call
+members.register_import, which streams the file through `CsvStream`, checks each row with the
+validators below and the rules across rows in SQL over its staging table, and writes set-wise.
+django-import-export's row-by-row machinery (one instance load and save per row) is not used for the
+writes: the files reach the whole register (1,200,000 rows).
 
 A file is imported whole or not at all: every problem becomes an `RowError` naming the row (the
-file's line number, the header being row 1) and the column, all problems of the file are collected,
-and the services store nothing when there is any.
+file's line number, the header being row 1) and the column; every problem of the file is counted
+(the first MAX_KEPT_ERRORS kept for the report) and nothing is stored when there is any.
 
 個人番号 (My Number) is never stored (番号法 restricts who may hold it): a column named like one, or any
 cell holding a 12-digit number that passes the My Number check digit, refuses the whole file, and the
@@ -19,13 +20,16 @@ message never repeats the value.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+import os
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import BinaryIO
 
 import jaconv
 from stdnum.jp import in_ as my_number
@@ -39,28 +43,6 @@ from .models import (
     Relationship,
     Sex,
 )
-
-MEMBER_COLUMNS: tuple[str, ...] = (
-    "事業所記号",
-    "事業所名称",
-    "記号",
-    "番号",
-    "枝番",
-    "本人家族区分",
-    "被保険者種別",
-    "氏名",
-    "氏名カナ",
-    "生年月日",
-    "性別",
-    "郵便番号",
-    "住所",
-    "資格取得年月日",
-    "資格喪失年月日",
-    "任意継続満了日",
-    "標準報酬月額",
-    "要配慮者",
-)
-STATUS_COLUMNS: tuple[str, ...] = ("記号", "番号", "枝番", "登録状況", "電子証明書有効期限")
 
 MAX_REPORTED_ERRORS = 100
 
@@ -95,18 +77,49 @@ class RowError:
 
 
 class ImportRefused(Exception):
-    """The file is refused as a whole; `errors` lists every problem found."""
+    """The file is refused as a whole; `errors` lists the problems found (the first
+    `MAX_KEPT_ERRORS` of a large file), `total` counts them all."""
 
-    def __init__(self, errors: Sequence[RowError]):
+    def __init__(self, errors: Sequence[RowError], *, total: int | None = None):
         self.errors = list(errors)
+        self.total = max(total or 0, len(self.errors))
         super().__init__(self.summary())
 
     def summary(self, limit: int = MAX_REPORTED_ERRORS) -> str:
-        lines = [f"取込を中止しました（{len(self.errors)}件のエラー、何も保存していません）"]
+        lines = [f"取込を中止しました（{self.total}件のエラー、何も保存していません）"]
         lines += [str(e) for e in self.errors[:limit]]
-        if len(self.errors) > limit:
-            lines.append(f"ほか{len(self.errors) - limit}件のエラーがあります")
+        if self.total > limit:
+            lines.append(f"ほか{self.total - limit}件のエラーがあります")
         return "\n".join(lines)
+
+
+# A file of a million bad rows must not need a million messages in memory: the first ones are kept
+# (in the order they are reported), the rest only counted.
+MAX_KEPT_ERRORS = 1000
+
+
+class ErrorCollector:
+    """The problems of one file, in report order: every one counted, the first `keep` kept."""
+
+    def __init__(self, keep: int = MAX_KEPT_ERRORS):
+        self.keep = keep
+        self.kept: list[RowError] = []
+        self.total = 0
+
+    def add(self, error: RowError) -> None:
+        self.total += 1
+        if len(self.kept) < self.keep:
+            self.kept.append(error)
+
+    def extend(self, errors: Iterable[RowError]) -> None:
+        for error in errors:
+            self.add(error)
+
+    def __bool__(self) -> bool:
+        return self.total > 0
+
+    def refusal(self) -> ImportRefused:
+        return ImportRefused(self.kept, total=self.total)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -165,6 +178,125 @@ def parse_csv(text: str) -> ParsedCsv:
 
 def read_csv_bytes(data: bytes) -> ParsedCsv:
     return parse_csv(decode_csv(data))
+
+
+_UNDECODABLE = (
+    "文字コードを判別できません。UTF-8（BOM付き可）またはShift_JIS（CP932）で保存してください"
+)
+_BLOCK = 1 << 18  # 256 KiB read at a time while the encoding is checked
+
+
+def detect_encoding(fh: BinaryIO) -> str:
+    """decode_csv's rule (strict UTF-8 first, then CP932) for a file read in blocks: the whole file
+    is checked before any row is looked at, so a bad byte near the end still refuses it whole."""
+    for encoding in ("utf-8-sig", "cp932"):
+        fh.seek(0)
+        decoder = codecs.getincrementaldecoder(encoding)()
+        try:
+            while block := fh.read(_BLOCK):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            continue
+        fh.seek(0)
+        return encoding
+    raise ImportRefused([RowError(None, None, _UNDECODABLE)])
+
+
+class CsvStream:
+    """A CSV file read as it is consumed (flat memory whatever its size): `header`, then `rows()`
+    yields (line number, cells) as parse_csv does — the header is line 1, blank lines are dropped,
+    a record that is not CSV refuses the file naming its line.
+
+    `source` is a path, bytes or a seekable binary file; `fraction()` tells how much has been read.
+    """
+
+    def __init__(self, source: str | os.PathLike | bytes | BinaryIO):
+        self._owned = None
+        if isinstance(source, bytes | bytearray):
+            fh: BinaryIO = io.BytesIO(source)
+        elif isinstance(source, str | os.PathLike):
+            fh = self._owned = open(source, "rb")  # noqa: SIM115 - closed by close()
+        else:
+            fh = source
+        self._fh = fh
+        fh.seek(0, os.SEEK_END)
+        self.size = fh.tell()
+        encoding = detect_encoding(fh)
+        self._text = io.TextIOWrapper(fh, encoding=encoding, newline="")
+        self._reader = csv.reader(self._text)
+        try:
+            self.header: list[str] = next(self._reader)
+        except StopIteration:
+            self.close()
+            raise ImportRefused(
+                [RowError(None, None, "ファイルが空です（ヘッダー行がありません）")]
+            ) from None
+        except csv.Error as exc:
+            self.close()
+            raise ImportRefused(
+                [RowError(1, None, f"CSVとして読み取れません（{exc.__class__.__name__}）")]
+            ) from None
+
+    def rows(self) -> Iterator[tuple[int, list[str]]]:
+        reader = self._reader
+        start = reader.line_num + 1
+        try:
+            for cells in reader:
+                if any(c.strip() for c in cells):
+                    yield start, cells
+                start = reader.line_num + 1
+        except csv.Error as exc:
+            raise ImportRefused(
+                [RowError(start, None, f"CSVとして読み取れません（{exc.__class__.__name__}）")]
+            ) from None
+
+    def fraction(self) -> float:
+        try:
+            return min(1.0, self._fh.tell() / self.size) if self.size else 1.0
+        except (OSError, ValueError):
+            return 1.0
+
+    def close(self) -> None:
+        try:
+            self._text.detach()  # the caller's file stays open (and is not closed by GC)
+        except (AttributeError, ValueError):
+            pass
+        if self._owned is not None:
+            self._owned.close()
+
+    def __enter__(self) -> CsvStream:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class ParsedRows:
+    """An already parsed file (the admin's preview holds it) with CsvStream's interface."""
+
+    def __init__(self, parsed: ParsedCsv):
+        self.header = parsed.header
+        self._rows = parsed.rows
+        self.size = len(parsed.rows)
+        self._done = 0
+
+    def rows(self) -> Iterator[tuple[int, list[str]]]:
+        for done, row in enumerate(self._rows, start=1):
+            self._done = done
+            yield row
+
+    def fraction(self) -> float:
+        return self._done / self.size if self.size else 1.0
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> ParsedRows:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
 
 
 # ---------------------------------------------------------------------------------------------
@@ -508,190 +640,3 @@ def _member_row(line: int, cells: dict[str, str], errors: list[RowError]) -> Mem
         standard_remuneration=remuneration,
         needs_consideration=flag == "1",
     )
-
-
-@dataclass
-class MembersPlan:
-    """A validated members file, with the database rows it touches."""
-
-    records: list[MemberRecord]
-    existing: dict[Key, Person]  # persons already stored, by key
-    heads: dict[tuple[str, str], Person]  # stored 本人 by (記号, 番号)
-    employers: dict[str, str]  # 事業所記号 → 名称, as the file gives them
-
-
-def validate_members(parsed: ParsedCsv) -> MembersPlan:
-    """Check the whole file; raise ImportRefused listing every problem. Reads the database only to
-    load the persons of the households the file mentions (a few queries, not one per row)."""
-    from .selectors import persons_in_households
-
-    errors = _check_header(parsed.header, MEMBER_COLUMNS)
-    if errors:
-        raise ImportRefused(errors)
-    if not parsed.rows:
-        raise ImportRefused([RowError(None, None, "データ行がありません")])
-
-    records: list[MemberRecord] = []
-    for line, cells in parsed.rows:
-        row, row_errors = _check_cells(line, cells, MEMBER_COLUMNS)
-        errors += row_errors
-        if row is None or row_errors:
-            continue  # a row holding a 個人番号 is not looked at further: nothing of it is echoed
-        record = _member_row(line, row, errors)
-        if record is not None:
-            record.raw = cells
-            records.append(record)
-
-    # Within the file: unique keys, one 本人 per household, one name per 事業所記号.
-    seen: dict[Key, int] = {}
-    file_heads: dict[tuple[str, str], MemberRecord] = {}
-    employers: dict[str, tuple[str, int]] = {}
-    for rec in records:
-        if rec.key in seen:
-            errors.append(
-                RowError(
-                    rec.line,
-                    "記号・番号・枝番",
-                    f"記号・番号・枝番が{seen[rec.key]}行目と重複しています",
-                )
-            )
-            continue
-        seen[rec.key] = rec.line
-        if rec.relationship == Relationship.SELF:
-            other = file_heads.get(rec.household)
-            if other is not None:
-                errors.append(
-                    RowError(
-                        rec.line,
-                        "枝番",
-                        f"同じ記号・番号の本人が{other.line}行目にもあります（本人は世帯に1人）",
-                    )
-                )
-            else:
-                file_heads[rec.household] = rec
-        if rec.employer_code:
-            known = employers.get(rec.employer_code)
-            if known is None:
-                employers[rec.employer_code] = (rec.employer_name, rec.line)
-            elif known[0] != rec.employer_name:
-                errors.append(
-                    RowError(
-                        rec.line,
-                        "事業所名称",
-                        f"同じ事業所記号の事業所名称が{known[1]}行目と異なります",
-                    )
-                )
-
-    # Against the database.
-    stored = persons_in_households({rec.household for rec in records})
-    existing = {(p.kigo, p.bango, p.edaban): p for p in stored}
-    heads = {(p.kigo, p.bango): p for p in stored if p.relationship == Relationship.SELF}
-    for rec in records:
-        current = existing.get(rec.key)
-        if current is not None and current.relationship != rec.relationship:
-            errors.append(
-                RowError(
-                    rec.line,
-                    "本人家族区分",
-                    f"登録済みの加入者は{current.relationship}です。本人家族区分は取込で変更できません",
-                )
-            )
-            continue
-        if rec.relationship == Relationship.DEPENDENT:
-            if rec.household not in file_heads and rec.household not in heads:
-                errors.append(
-                    RowError(
-                        rec.line,
-                        "記号・番号",
-                        "同じ記号・番号の本人がファイルにも登録済みの加入者にもいません",
-                    )
-                )
-        else:
-            head = heads.get(rec.household)
-            if head is not None and head.edaban != rec.key[2]:
-                errors.append(
-                    RowError(
-                        rec.line,
-                        "枝番",
-                        f"この記号・番号の本人は枝番{head.edaban}で登録済みです",
-                    )
-                )
-        # An import never clears a recorded loss; the kept date must still follow 資格取得.
-        if current is not None and current.lost_on and rec.lost_on is None:
-            if current.lost_on < rec.acquired_on:
-                errors.append(
-                    RowError(
-                        rec.line,
-                        "資格取得年月日",
-                        "登録済みの資格喪失年月日より後の資格取得年月日は指定できません",
-                    )
-                )
-
-    if errors:
-        raise ImportRefused(errors)
-    return MembersPlan(
-        records=records,
-        existing=existing,
-        heads=heads,
-        employers={code: name for code, (name, _) in employers.items()},
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# Registration-status import
-
-
-@dataclass
-class StatusRecord:
-    line: int
-    key: Key
-    status: str
-    ec_expiry: date | None
-    person_id: int = 0
-
-
-def validate_registration_statuses(parsed: ParsedCsv) -> list[StatusRecord]:
-    """Check the whole file and resolve each key to a stored person; raise ImportRefused."""
-    from .selectors import person_ids_by_keys
-
-    errors = _check_header(parsed.header, STATUS_COLUMNS)
-    if errors:
-        raise ImportRefused(errors)
-    if not parsed.rows:
-        raise ImportRefused([RowError(None, None, "データ行がありません")])
-
-    records: list[StatusRecord] = []
-    seen: dict[Key, int] = {}
-    for line, cells in parsed.rows:
-        row, row_errors = _check_cells(line, cells, STATUS_COLUMNS)
-        errors += row_errors
-        if row is None or row_errors:
-            continue
-        r = _Row(line, row, errors)
-        before = len(errors)
-        key = r.key()
-        status = r.choice("登録状況", _STATUSES)
-        ec_expiry = r.date("電子証明書有効期限")
-        if status == RegistrationStatusValue.EC_EXPIRED and not row["電子証明書有効期限"].strip():
-            r.error(
-                "電子証明書有効期限", "登録状況が電子証明書失効の行には電子証明書有効期限が必要です"
-            )
-        if key is not None and key in seen:
-            r.error("記号・番号・枝番", f"記号・番号・枝番が{seen[key]}行目と重複しています")
-        elif key is not None:
-            seen[key] = line
-        if len(errors) == before and key is not None:
-            records.append(StatusRecord(line=line, key=key, status=status, ec_expiry=ec_expiry))
-
-    ids = person_ids_by_keys([rec.key for rec in records])
-    for rec in records:
-        pid = ids.get(rec.key)
-        if pid is None:
-            errors.append(
-                RowError(rec.line, "記号・番号・枝番", "該当する加入者が登録されていません")
-            )
-        else:
-            rec.person_id = pid
-    if errors:
-        raise ImportRefused(errors)
-    return records

@@ -1,10 +1,11 @@
 """django-import-export adapters for the two registry imports, used by the admin.
 
 They do not define a second set of rules: `import_data` hands the file to the same services the
-management commands call (members.services.members_import / registration_status_import, which
+management commands call (members.register_import.members_import / registration_status_import, which
 validate with members.importing), and translates the outcome into import-export's Result so that the
 admin shows its usual preview → confirm screens. The library's row-by-row load/save is bypassed on
-purpose: the monthly files are large and are written with bulk inserts.
+purpose: the files are large and are written set-wise. Uploads above IMPORT_BACKGROUND_BYTES skip
+the preview and run as a background job (members.import_jobs) with the same report.
 """
 
 from __future__ import annotations
@@ -21,10 +22,9 @@ from import_export.fields import Field
 from import_export.formats import base_formats
 from import_export.results import Error, InvalidRow, Result, RowResult
 
+from .formats import MEMBER_COLUMNS, STATUS_COLUMNS
 from .importing import (
     MAX_REPORTED_ERRORS,
-    MEMBER_COLUMNS,
-    STATUS_COLUMNS,
     ImportRefused,
     ParsedCsv,
     looks_like_my_number,
@@ -76,6 +76,29 @@ def _masked(cells: list[str]) -> tuple[str, ...]:
         return looks_like_my_number(value) or len(digits) >= 12
 
     return tuple(_HIDDEN if hide(c) else c for c in cells)
+
+
+def members_summary_text(summary) -> str:
+    """The admin's report of a members import (the preview flow and the background job)."""
+    text = (
+        f"加入者の取込が完了しました: {summary.rows}行 / 新規 {summary.created} / "
+        f"更新 {summary.updated} / 変更なし {summary.unchanged} / "
+        f"資格喪失の記録 {summary.losses_recorded}（被扶養者を含む） / "
+        f"事業所 新規 {summary.employers_created}・名称変更 {summary.employers_updated}"
+    )
+    if summary.losses_kept:
+        text += (
+            f"。資格喪失年月日が記録済みの日付より後のため変更しなかった行: {summary.losses_kept}"
+        )
+    return text
+
+
+def status_summary_text(summary) -> str:
+    counts = " / ".join(f"{k} {v}" for k, v in sorted(summary.by_status.items()))
+    return (
+        f"利用登録状況の取込が完了しました（基準日 {summary.snapshot.as_of:%Y-%m-%d}）: "
+        f"{summary.rows}行 / {counts}"
+    )
 
 
 class _RegistryImportResource(resources.Resource):
@@ -186,14 +209,7 @@ class MembersResource(_RegistryImportResource):
         result.totals[RowResult.IMPORT_TYPE_UPDATE] = summary.updated
         result.totals[RowResult.IMPORT_TYPE_SKIP] = summary.unchanged
         result.total_rows = summary.rows
-        result.summary_text = (
-            f"加入者の取込が完了しました: {summary.rows}行 / 新規 {summary.created} / "
-            f"更新 {summary.updated} / 変更なし {summary.unchanged} / "
-            f"資格喪失の記録 {summary.losses_recorded}（被扶養者を含む） / "
-            f"事業所 新規 {summary.employers_created}・名称変更 {summary.employers_updated}"
-        )
-        if summary.losses_kept:
-            result.summary_text += f"。資格喪失年月日が記録済みの日付より後のため変更しなかった行: {summary.losses_kept}"
+        result.summary_text = members_summary_text(summary)
 
 
 class RegistrationStatusResource(_RegistryImportResource):
@@ -217,8 +233,4 @@ class RegistrationStatusResource(_RegistryImportResource):
             result.append_row_result(self._row_result(RowResult.IMPORT_TYPE_NEW, cells))
         result.totals[RowResult.IMPORT_TYPE_NEW] = summary.rows
         result.total_rows = summary.rows
-        counts = " / ".join(f"{k} {v}" for k, v in sorted(summary.by_status.items()))
-        result.summary_text = (
-            f"利用登録状況の取込が完了しました（基準日 {summary.snapshot.as_of:%Y-%m-%d}）: "
-            f"{summary.rows}行 / {counts}"
-        )
+        result.summary_text = status_summary_text(summary)

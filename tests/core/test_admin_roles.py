@@ -22,6 +22,7 @@ from core.roles import AUDITOR, CLERK, SUPERVISOR, role_permissions
 from documents.models import GeneratedDocument
 from members.models import RegistrationSnapshot, RegistrationStatus
 from tests.core.conftest import make_certificate, make_person
+from tests.elderly.rows import make_elderly_rows
 
 REGISTERED = sorted(admin.site._registry.items(), key=lambda item: item[0]._meta.label)
 EXPORT_ACTIONS = {"export_csv", "export_csv_cp932"}
@@ -42,6 +43,9 @@ def everything(db, employer, clerk, supervisor, auditor):
     RegistrationStatus.objects.create(
         snapshot=snapshot, person=person, as_of=snapshot.as_of, status="未登録"
     )
+    from members.import_jobs import ImportJob
+
+    ImportJob.objects.create(kind="加入者", requested_by=clerk, source_name="members.csv")
     run = IssuanceRun.objects.create(
         status_date=date(2025, 11, 1),
         issue_date=date(2025, 12, 2),
@@ -62,6 +66,7 @@ def everything(db, employer, clerk, supervisor, auditor):
         kind="一括交付", run=run, chunk_no=1, label="E001 デモ商事", state="失敗", error="x"
     )
     _fees_rows(employer, clerk)
+    make_elderly_rows(person=person, certificate=cert, snapshot=snapshot, run=run, clerk=clerk)
     audit_event(action="run.created", actor=clerk, obj=run)
     ExportJob.objects.create(
         requested_by=auditor,

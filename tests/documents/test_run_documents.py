@@ -347,16 +347,17 @@ def test_home_delivery_letter_shows_the_address_in_the_envelope_window(rendered)
     assert "𠮷田 太郎 様" in window and "〒" not in window
 
 
-def test_elderly_holder_gets_a_separate_koreijukyushasho_card(rendered):
+def test_the_run_prints_no_koreijukyushasho_it_is_issued_on_its_own_event(rendered):
+    # rules.md "高齢受給者証 (70–74), as events": the run's envelope holds the 資格確認書 with its
+    # reminder; the numbered 高齢受給者証 comes from the elderly events (tests/elderly), never from
+    # the run with a start that may be years after it.
     card = _card_of(rendered, "elder")
     assert "令和7年7月1日以降は高齢受給者証を添えて提示してください" in card
-    elderly_cards = [c for _, _, c in rendered.cards if "健康保険 高齢受給者証" in c]
-    assert len(elderly_cards) == 1
-    elderly = elderly_cards[0]
-    assert "﨑山 三郎" in elderly
-    assert "一部負担金の割合 3割" in elderly
-    assert "発効期日 令和7年7月1日" in elderly
-    assert "証明書番号" not in elderly
+    assert not [c for _, _, c in rendered.cards if "健康保険 高齢受給者証" in c]
+    letter = next(
+        squash(t) for _, _, t in rendered.pages if "﨑山 三郎 様の高齢受給者証" in squash(t)
+    )
+    assert "別途お送りします" in letter and "同封しています" not in letter
 
 
 @pytest.mark.django_db

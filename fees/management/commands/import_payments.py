@@ -46,9 +46,7 @@ class Command(BaseCommand):
         if not file.is_file():
             raise CommandError(f"ファイル {path} が存在しません")
         try:
-            imp = payments_import(
-                content=file.read_bytes(), source_name=file.name, acting_user=user
-            )
+            imp = payments_import(source=str(file), source_name=file.name, acting_user=user)
         except ValidationError as exc:
             raise CommandError(
                 "取り込めません(何も反映していません):\n" + "\n".join(exc.messages)

@@ -109,7 +109,7 @@ def kinds() -> list[Kind]:
             _chunk([voluntary]),
             (1, 2),
         ),
-        Kind("elderly", "70〜74歳(高齢受給者証つき)", _chunk([elderly]), (1, 2)),
+        Kind("elderly", "70〜74歳(資格確認書に高齢受給者証の案内)", _chunk([elderly]), (1, 2)),
         Kind("long-name", "長い氏名(縮小して折り返し)", _chunk([long_name]), (1,)),
         Kind("variants", "𠮷・髙・﨑", _chunk([variants]), (1,)),
     ]

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('members', '0003_historical_names_in_japanese'),
+        ('members', '0007_merge_i14'),
     ]
 
     operations = [

@@ -34,7 +34,7 @@ def generated_register(count: int = 300, seed: int = 17) -> list[str]:
 
 
 def longest(n: int, limit: int) -> list[str]:
-    names = sorted(set(generated_register()), key=len, reverse=True)
+    names = sorted(set(generated_register()), key=lambda n: (-len(n), n))
     return [x for x in names if len(x) <= limit][:n]
 
 

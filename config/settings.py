@@ -39,6 +39,15 @@ RENEWAL_WINDOW_DAYS = env_int("RENEWAL_WINDOW_DAYS", 60, minimum=0)
 EC_LAPSE_MONTHS = env_int("EC_LAPSE_MONTHS", 3, minimum=0)
 # Print 一部負担金の割合 on the 資格確認書 itself instead of a separate 高齢受給者証.
 ELDERLY_RATIO_ON_CERTIFICATE = env_bool("ELDERLY_RATIO_ON_CERTIFICATE", False)
+# The card (documents): a 家族 card shows the 被保険者氏名 (rules.md, Documents; on by default), the
+# card's back carries a 臓器提供意思表示欄, and a household whose cards fit is sent on one sheet (the
+# cards in a perforated area at the foot of the letter) instead of a letter and a card sheet.
+CARD_INSURED_NAME_ON_FAMILY = env_bool("CARD_INSURED_NAME_ON_FAMILY", True)
+CARD_ORGAN_DONATION = env_bool("CARD_ORGAN_DONATION", False)
+CARDS_ON_LETTER = env_bool("CARDS_ON_LETTER", True)
+# Stored PDFs are PDF/A (WeasyPrint pdf_variant) so they can be kept for the retention period; empty
+# = plain PDF.
+DOCUMENT_PDF_VARIANT = env_str("DOCUMENT_PDF_VARIANT", "pdf/a-2u")
 # Households per PDF chunk rendered by one Celery task.
 PDF_CHUNK_HOUSEHOLDS = env_int("PDF_CHUNK_HOUSEHOLDS", 100, minimum=1)
 # A 実行中 run none of whose PDF chunks changed for this long has lost its task messages (Redis

@@ -105,3 +105,39 @@ def describe_character(code: str) -> str:
     """ "U+E000 (PRIVATE USE)" style label for messages (the character itself may not display)."""
     ch = chr(int(code[2:], 16))
     return f"{code} ({unicodedata.name(ch, unicodedata.category(ch))})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Text width (names and addresses are fitted to their boxes before rendering, documents/render.py)
+# ---------------------------------------------------------------------------------------------
+
+
+@functools.cache
+def _advances(path: Path) -> tuple[dict[int, float], float]:
+    """{code point: advance width in em} of a font, and its width for the .notdef glyph."""
+    from fontTools.ttLib import TTFont
+
+    with TTFont(str(path), lazy=True) as font:
+        units = font["head"].unitsPerEm
+        hmtx = font["hmtx"]
+        widths = {cp: hmtx[glyph][0] / units for cp, glyph in font.getBestCmap().items()}
+        notdef = hmtx[font.getGlyphOrder()[0]][0] / units
+    return widths, notdef
+
+
+def text_width_em(text: str, fonts: tuple[Path, ...] = MEMBER_TEXT_FONTS) -> float:
+    """The advance width of `text` in em, each character taken from the first of `fonts` that has
+    it (the fallback order of the stylesheet's font-family). Variation selectors have no width."""
+    tables = [_advances(p) for p in fonts]
+    width = 0.0
+    for ch in text:
+        cp = ord(ch)
+        if _is_variation_selector(cp):
+            continue
+        for widths, _notdef in tables:
+            if cp in widths:
+                width += widths[cp]
+                break
+        else:
+            width += 1.0  # not drawable: the glyph check refuses such text before layout anyway
+    return width

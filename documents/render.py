@@ -7,9 +7,11 @@ costs a few tens of ms each): the parsed stylesheet (`CSS`), the `FontConfigurat
 (documents/tasks.py); WeasyPrint itself is imported lazily so nothing of it exists before the fork.
 
 A chunk (one 事業所 bundle part, or up to PDF_CHUNK_HOUSEHOLDS 自宅 households) is one HTML document and
-one PDF: the bundle's 対象者一覧表, then per household the cover letter (front: notice and handling
-notes; back: the マイナ保険証 checklist) and a sheet of cards (資格確認書, and 高齢受給者証 where the
-society issues it separately).
+one PDF: the bundle's 対象者一覧表, then per household the cover letter, the leaflet (front: notice and
+handling notes; back: the マイナ保険証 checklist) and the cards (資格確認書, and 高齢受給者証 where the
+society issues it separately): at the letter's foot where they fit (CARDS_ON_LETTER), else on a card
+sheet; each card's back on the sheet's reverse, mirrored for long-edge duplex. Names and addresses
+are fitted to their fields (documents/fitting.py) or the card/envelope is left out with the reason.
 """
 
 from __future__ import annotations
@@ -25,10 +27,13 @@ from django.template.loader import render_to_string
 
 from certificates.models import Route
 
+from .fitting import addressee_text, refusal, via_text
 from .fonts import FONT_FACES, describe_character, uncovered_characters
 
 STYLESHEET = Path(settings.BASE_DIR) / "static" / "documents" / "print.css"
 # Cards per A4 sheet: 2 columns × 5 rows of 85.6 × 54 mm (171.2 × 270 mm) leave room for cut marks.
+PAGE_WIDTH_MM = 210.0
+PAGE_HEIGHT_MM = 297.0
 CARD_COLUMNS = 2
 CARD_ROWS = 5
 CARDS_PER_SHEET = CARD_COLUMNS * CARD_ROWS
@@ -36,6 +41,22 @@ CARD_WIDTH_MM = 85.6
 CARD_HEIGHT_MM = 54.0
 SHEET_LEFT_MM = (210 - CARD_COLUMNS * CARD_WIDTH_MM) / 2
 SHEET_TOP_MM = (297 - CARD_ROWS * CARD_HEIGHT_MM) / 2
+# 長形3号 (120 × 235 mm) window envelope, A4 folded in three: where its window lies on the sheet, and
+# the clear space kept on every side of the address block inside it (the block's rule below is
+# generated from these; tests/documents/visual checks the printed text lies inside).
+WINDOW_LEFT_MM = 23.0
+WINDOW_TOP_MM = 14.0
+WINDOW_WIDTH_MM = 90.0
+WINDOW_HEIGHT_MM = 45.0
+WINDOW_CLEAR_MM = 3.0
+LETTER_MARGIN_TOP_MM = 12.0
+LETTER_MARGIN_LEFT_MM = 18.0
+# Cards on the letter sheet (CARDS_ON_LETTER): one row of cards in the tri-fold's bottom panel (below
+# the second fold), in a perforated area; the letter's text must end above LETTER_FOOT_MM, else the
+# household gets a card sheet instead (render_chunk checks the laid-out letter).
+LETTER_CARD_SLOTS = CARD_COLUMNS
+LETTER_FOOT_MM = 198.0
+LETTER_CARD_TOP_MM = LETTER_FOOT_MM + (PAGE_HEIGHT_MM - LETTER_FOOT_MM - CARD_HEIGHT_MM) / 2
 # The day the old 保険証 stops being usable (the notice's first sentence).
 HOKENSHO_END = date(2025, 12, 2)
 
@@ -102,6 +123,7 @@ class CertificateCard:
     reason: str  # 交付事由
     elderly_start: date | None = None  # 高齢受給者証発効日 (set only when ≤ 有効期限)
     copay_ratio: str = ""  # 2割 | 3割 (with elderly_start)
+    sex_on_back: bool = False  # the holder asked for 性別 on the back (the front shows 裏面参照)
 
     @property
     def key(self) -> str:
@@ -171,20 +193,32 @@ class Chunk:
         default_factory=lambda: settings.ELDERLY_RATIO_ON_CERTIFICATE
     )
     reissue_fee_yen: int = field(default_factory=lambda: settings.REISSUE_FEE_YEN)
+    # Households whose cards fit get them at the foot of the letter (one sheet less).
+    cards_on_letter: bool = field(default_factory=lambda: settings.CARDS_ON_LETTER)
+    # A 家族 card shows the 被保険者氏名 (rules.md, Documents).
+    insured_name_on_family_card: bool = field(
+        default_factory=lambda: settings.CARD_INSURED_NAME_ON_FAMILY
+    )
+    # The card's back carries a 臓器提供意思表示欄.
+    organ_donation: bool = field(default_factory=lambda: settings.CARD_ORGAN_DONATION)
 
 
 @dataclass(frozen=True)
 class SkippedItem:
-    """A card left out because a character of the holder's data has no glyph in any font."""
+    """A card left out of printing (印刷除外): a character of the holder's data has no glyph in any
+    font (`characters`), or the text cannot be printed whole in its box (`too_long`: why)."""
 
     item_id: int
     person: str  # 記号・番号・枝番
     name: str
-    field: str  # 氏名 | 氏名カナ | 氏名(宛名) | 氏名カナ(宛名) | 住所 | 郵便番号
-    characters: tuple[str, ...]  # "U+E000", ...
+    field: str  # 氏名 | 氏名カナ | 氏名(宛名) | 氏名カナ(宛名) | 住所 | 郵便番号 | 被保険者氏名 | 事業所名
+    characters: tuple[str, ...] = ()  # "U+E000", ...
+    too_long: str = ""  # documents.fitting.refusal: the box it does not fit
 
     @property
     def message(self) -> str:
+        if self.too_long:
+            return f"{self.person} の{self.field}が{self.too_long}。省略せずに印刷できないため印刷しません"
         chars = "、".join(describe_character(c) for c in self.characters)
         return (
             f"{self.person} の{self.field}に印刷用フォントにない文字があるため印刷しません: {chars}"
@@ -197,6 +231,7 @@ class SkippedItem:
             "name": self.name,
             "field": self.field,
             "characters": list(self.characters),
+            "too_long": self.too_long,
             "message": self.message,
         }
 
@@ -299,6 +334,9 @@ class _Engine:
     # settings it prints), and an empty page for duplex padding.
     leaflets: dict = field(default_factory=dict)
     blank: list = field(default_factory=list)
+    # The cards' backs per signature (which slots, 性別 printed there, the organ donation field): the
+    # backs hold nothing else personal, so a page is laid out once and reused.
+    backs: dict = field(default_factory=dict)
 
 
 def _font_face_rules() -> str:
@@ -307,6 +345,26 @@ def _font_face_rules() -> str:
         f'@font-face {{ font-family: "{family}"; src: url("{path.resolve().as_uri()}"); }}'
         for family, path in FONT_FACES.items()
     )
+
+
+def _geometry_rules() -> str:
+    """The rules whose numbers are defined here (the window block): one home for them."""
+    top = WINDOW_TOP_MM + WINDOW_CLEAR_MM - LETTER_MARGIN_TOP_MM
+    left = WINDOW_LEFT_MM + WINDOW_CLEAR_MM - LETTER_MARGIN_LEFT_MM
+    return (
+        f"@page letter {{ size: A4; margin: {LETTER_MARGIN_TOP_MM}mm 18mm 14mm "
+        f"{LETTER_MARGIN_LEFT_MM}mm; }}\n"
+        f".window {{ margin: {top:g}mm 0 0 {left:g}mm; "
+        f"width: {WINDOW_WIDTH_MM - 2 * WINDOW_CLEAR_MM:g}mm; "
+        f"height: {WINDOW_HEIGHT_MM - 2 * WINDOW_CLEAR_MM:g}mm; }}\n"
+        f".perforation-note {{ top: {LETTER_CARD_TOP_MM - LETTER_MARGIN_TOP_MM - 6:g}mm; "
+        f"left: {SHEET_LEFT_MM - LETTER_MARGIN_LEFT_MM:g}mm; }}\n"
+    )
+
+
+def stylesheet_text() -> str:
+    """The whole stylesheet: @font-face rules, the generated geometry, then print.css."""
+    return "\n".join((_font_face_rules(), _geometry_rules(), STYLESHEET.read_text("utf-8")))
 
 
 def engine() -> _Engine:
@@ -323,7 +381,7 @@ def engine() -> _Engine:
                 font_config = FontConfiguration()
                 fetcher = LocalOnlyURLFetcher()
                 css = CSS(
-                    string=_font_face_rules() + "\n" + STYLESHEET.read_text(encoding="utf-8"),
+                    string=stylesheet_text(),
                     base_url=STYLESHEET.parent.as_uri() + "/",
                     url_fetcher=fetcher,
                     font_config=font_config,
@@ -359,10 +417,17 @@ def _layout(html: str):
     return doc.render(stylesheets=[eng.css], font_config=eng.font_config)
 
 
+def pdf_options() -> dict:
+    """write_pdf options of every stored PDF: the archival variant (settings.DOCUMENT_PDF_VARIANT,
+    PDF/A by default: fonts embedded, sRGB output intent, XMP metadata with the title and 'ja')."""
+    variant = settings.DOCUMENT_PDF_VARIANT
+    return {"pdf_variant": variant} if variant else {}
+
+
 def html_to_pdf(html: str) -> bytes:
     """The one-document path (invoice, reminder): lay out and write."""
     with _lock:
-        return _layout(html).write_pdf()
+        return _layout(html).write_pdf(**pdf_options())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -379,16 +444,56 @@ def _check(item_id: int, person: str, name: str, fields: dict[str, str]) -> list
     return out
 
 
+def _check_fit(
+    item_id: int, person: str, name: str, fields: dict[str, tuple[str, str]]
+) -> list[SkippedItem]:
+    """fields: {label: (text, box name)}; the ones that cannot be printed whole in their box."""
+    out = []
+    for label, (text, box) in fields.items():
+        why = refusal(text or "", box)
+        if why:
+            out.append(SkippedItem(item_id, person, name, label, too_long=why))
+    return out
+
+
+def _window_fields(hh: Household) -> dict[str, tuple[str, str]]:
+    """What the 長形3号 window prints (documents/_addressee.html), with the box each goes in."""
+    fields = {"氏名(宛名)": (addressee_text(hh.addressee_name), "window_name")}
+    if hh.route == "自宅":
+        fields["住所"] = (hh.address, "window_address")
+    elif hh.employer_name:
+        fields["事業所名"] = (via_text(hh.employer_name), "window_via")
+    return fields
+
+
+def _card_fields(card: CertificateCard, hh: Household, chunk: Chunk) -> dict:
+    fields = {"氏名": (card.name, "card_name")}
+    insured = _insured_name(card, hh, chunk)
+    if insured:
+        fields["被保険者氏名"] = (insured, "card_insured")
+    return fields
+
+
+def _insured_name(card: CertificateCard, hh: Household, chunk: Chunk) -> str:
+    """The 被保険者氏名 a 家族 card shows (the household's member: the letter's addressee)."""
+    if card.relationship == "家族" and chunk.insured_name_on_family_card:
+        return hh.addressee_name
+    return ""
+
+
 def printable_households(
-    households: tuple[Household, ...],
+    households: tuple[Household, ...], chunk: Chunk | None = None
 ) -> tuple[list[Household], list[SkippedItem]]:
-    """Drop what cannot be printed without a blank box, and say why.
+    """Drop what cannot be printed whole and without a blank box, and say why.
 
     The letter is addressed to the 被保険者 (and, for 自宅, carries their address): if that cannot be
-    printed, no card of the household can go out in that envelope, so the whole household is held
-    back. Otherwise only the card whose holder's name or kana has an uncovered character is left out
-    (and left off the letter's list and checklist).
+    printed (a character without a glyph, or text that does not fit the envelope's window), no card
+    of the household can go out in that envelope, so the whole household is held back. Otherwise
+    only the card whose holder's name or kana has an uncovered character, or whose name (or, on a
+    家族 card, 被保険者氏名) does not fit its field, is left out (and left off the letter's list and
+    checklist).
     """
+    chunk = chunk or Chunk(households=households)
     kept: list[Household] = []
     skipped: list[SkippedItem] = []
     for hh in households:
@@ -396,6 +501,9 @@ def printable_households(
         if hh.route == Route.HOME:
             head_fields |= {"住所": hh.address, "郵便番号": hh.postal_code}
         head_problems = _check(0, hh.key, hh.addressee_name, head_fields)
+        head_problems = head_problems or _check_fit(
+            0, hh.key, hh.addressee_name, _window_fields(hh)
+        )
         if head_problems:
             for card in hh.cards:
                 for p in head_problems:
@@ -406,6 +514,9 @@ def printable_households(
         for card in hh.cards:
             problems = _check(
                 card.item_id, card.key, card.name, {"氏名": card.name, "氏名カナ": card.name_kana}
+            )
+            problems = problems or _check_fit(
+                card.item_id, card.key, card.name, _card_fields(card, hh, chunk)
             )
             if problems:
                 skipped += problems
@@ -423,20 +534,31 @@ def printable_households(
 # ---------------------------------------------------------------------------------------------
 
 
-def _card_slots(hh: Household, elderly_on_certificate: bool) -> list[dict]:
-    """Cards of one household laid out on A4 sheets (10 per sheet), each with its position.
+def back_left_mm(left_mm: float, width_mm: float = CARD_WIDTH_MM) -> float:
+    """Where the back of a card printed at `left_mm` goes on the next page: a long-edge duplex print
+    turns the sheet over its vertical axis, so the back is mirrored left to right (same top)."""
+    return round(PAGE_WIDTH_MM - left_mm - width_mm, 2)
+
+
+def _card_slots(hh: Household, chunk: Chunk) -> list[dict]:
+    """Cards of one household laid out on A4 sheets (10 per sheet), each with its position and the
+    position of its back on the sheet's reverse.
 
     Only 資格確認書: the 高齢受給者証 is issued on its own events, numbered, with its effective date and
     the ratio of that date (elderly/, rules.md "高齢受給者証 (70–74), as events"), never printed here
     with a start that may be years after the run."""
     slots: list[dict] = []
     for card in hh.cards:
-        slots.append({"kind": "certificate", "card": card})
+        slots.append(
+            {"kind": "certificate", "card": card, "insured_name": _insured_name(card, hh, chunk)}
+        )
     for i, slot in enumerate(slots):
         col = i % CARD_COLUMNS
         row = (i % CARDS_PER_SHEET) // CARD_COLUMNS
         slot["left"] = round(SHEET_LEFT_MM + col * CARD_WIDTH_MM, 2)
         slot["top"] = round(SHEET_TOP_MM + row * CARD_HEIGHT_MM, 2)
+        slot["back_left"] = back_left_mm(slot["left"])
+        slot["back_top"] = slot["top"]
     return slots
 
 
@@ -453,7 +575,48 @@ def _marks(hh: Household) -> tuple[bool, bool, bool]:
     return tuple(step in steps for step in STEP_ORDER)
 
 
-def _household_context(n: int, hh: Household, chunk: Chunk) -> dict:
+def _letter_slots(slots: list[dict]) -> list[dict]:
+    """The same cards placed in the letter's perforated foot area: left/top relative to the letter's
+    page area (the template's anchor), page_left/page_top and back_left in page coordinates."""
+    placed = []
+    for i, slot in enumerate(slots):
+        page_left = round(SHEET_LEFT_MM + i * CARD_WIDTH_MM, 2)
+        placed.append(
+            {
+                **slot,
+                "page_left": page_left,
+                "page_top": LETTER_CARD_TOP_MM,
+                "left": round(page_left - LETTER_MARGIN_LEFT_MM, 2),
+                "top": round(LETTER_CARD_TOP_MM - LETTER_MARGIN_TOP_MM, 2),
+                "back_left": back_left_mm(page_left),
+                "back_top": LETTER_CARD_TOP_MM,
+            }
+        )
+    return placed
+
+
+def household_card_slots(hh: Household, chunk: Chunk, *, on_letter: bool) -> list[dict]:
+    """Where each card of the household is printed (page coordinates in page_left/page_top):
+    at the letter's foot when `on_letter`, else on card sheets."""
+    slots = _card_slots(hh, chunk)
+    if on_letter:
+        return _letter_slots(slots)
+    for slot in slots:
+        slot |= {"page_left": slot["left"], "page_top": slot["top"]}
+    return slots
+
+
+def _fits_on_letter(hh: Household, chunk: Chunk) -> bool:
+    return chunk.cards_on_letter and len(_card_slots(hh, chunk)) <= LETTER_CARD_SLOTS
+
+
+def letter_households(chunk: Chunk, households: list[Household]) -> frozenset[int]:
+    """The households (by position) whose cards are planned at the foot of their letter; render_chunk
+    moves one to a card sheet if its laid-out letter runs into the card area."""
+    return frozenset(n for n, hh in enumerate(households) if _fits_on_letter(hh, chunk))
+
+
+def _household_context(n: int, hh: Household, chunk: Chunk, on_letter: bool) -> dict:
     reasons = []
     for card in hh.cards:
         text = REASON_TEXT.get(card.reason, card.reason)
@@ -464,7 +627,8 @@ def _household_context(n: int, hh: Household, chunk: Chunk) -> dict:
         "reasons": reasons,
         "letter_id": f"hh{n}",
         "cards_id": f"hh{n}-cards",
-        "sheets": _sheets(_card_slots(hh, chunk.elderly_on_certificate)),
+        "sheets": [] if on_letter else _sheets(_card_slots(hh, chunk)),
+        "on_letter": _letter_slots(_card_slots(hh, chunk)) if on_letter else [],
     }
 
 
@@ -486,13 +650,26 @@ def _cover_context(cover: BundleCover, households: list[Household]) -> dict:
     }
 
 
-def chunk_html(chunk: Chunk, households: list[Household]) -> str:
-    """The personalised pages of a chunk: cover, then per household its letter and card sheets."""
+def chunk_html(
+    chunk: Chunk,
+    households: list[Household],
+    on_letter: frozenset[int] = frozenset(),
+    *,
+    backs: bool = True,
+) -> str:
+    """The personalised pages of a chunk: cover, then per household its letter and card sheets
+    (or, for the households numbered in `on_letter`, the letter with the cards at its foot), each
+    followed by the page of the cards' backs unless `backs` is False (render_chunk inserts its
+    cached back pages instead)."""
     context = {
+        "backs": backs,
         "insurer": chunk.insurer,
         "elderly_on_certificate": chunk.elderly_on_certificate,
+        "organ_donation": chunk.organ_donation,
         "cover": _cover_context(chunk.cover, households) if chunk.cover else None,
-        "households": [_household_context(n, hh, chunk) for n, hh in enumerate(households)],
+        "households": [
+            _household_context(n, hh, chunk, n in on_letter) for n, hh in enumerate(households)
+        ],
     }
     return render_to_string("documents/chunk.html", context)
 
@@ -524,9 +701,30 @@ def _blank_page():
     return eng.blank[0]
 
 
-def _compose(doc, chunk: Chunk, households: list[Household]) -> list:
+def _back_page(chunk: Chunk, slots: list[dict]):
+    """The page of the cards' backs for these slots (laid out once per process and signature)."""
+    eng = engine()
+    key = (
+        chunk.organ_donation,
+        tuple(
+            (s["kind"], s["back_left"], s["back_top"], s["card"].sex_on_back and s["card"].sex)
+            for s in slots
+        ),
+    )
+    if key not in eng.backs:
+        html = render_to_string(
+            "documents/card_backs.html", {"sheet": slots, "organ_donation": chunk.organ_donation}
+        )
+        eng.backs[key] = _layout(html).pages[0]
+    return eng.backs[key]
+
+
+def _compose(
+    doc, chunk: Chunk, households: list[Household], on_letter: frozenset[int] = frozenset()
+) -> list:
     """Page order of the envelope contents, each part padded to an even page count (duplex):
-    [cover], then per household: letter, leaflet (notice / checklist), card sheet(s)."""
+    [cover], then per household: letter (with the cards' backs on its reverse when they are at its
+    foot), leaflet (notice / checklist), card sheet(s) each followed by its backs."""
     at = {name: i for i, page in enumerate(doc.pages) for name in page.anchors}
     pages: list = []
 
@@ -538,34 +736,74 @@ def _compose(doc, chunk: Chunk, households: list[Household]) -> list:
     if chunk.cover is not None:
         add(doc.pages[: at["hh0"]])
     for n, hh in enumerate(households):
-        start, cards = at[f"hh{n}"], at[f"hh{n}-cards"]
+        start = at[f"hh{n}"]
         end = at.get(f"hh{n + 1}", len(doc.pages))
-        add(doc.pages[start:cards])
+        cards = at.get(f"hh{n}-cards", end)  # no card sheet: the cards are on the letter
+        slots = _card_slots(hh, chunk)
+        if n in on_letter:  # one page, checked by _letters_too_long
+            add([*doc.pages[start:cards], _back_page(chunk, _letter_slots(slots))])
+        else:
+            add(doc.pages[start:cards])
         add(_leaflet_pages(chunk, _marks(hh)))
-        add(doc.pages[cards:end])
+        sheets = _sheets(slots)
+        if cards < end:
+            assert end - cards == len(sheets), (end - cards, len(sheets))
+            for front, sheet in zip(doc.pages[cards:end], sheets, strict=True):
+                add([front, _back_page(chunk, sheet)])
     return pages
+
+
+PX_MM = 25.4 / 96  # WeasyPrint's anchors are boxes (x1, y1, x2, y2) in CSS pixels
+
+
+def _letters_too_long(doc, on_letter: frozenset[int]) -> set[int]:
+    """Households whose letter text does not end above the card area of its first page."""
+    where = {name: (i, xy) for i, page in enumerate(doc.pages) for name, xy in page.anchors.items()}
+    bad = set()
+    for n in on_letter:
+        first_page, _ = where[f"hh{n}"]
+        end_page, (_x, y, *_rest) = where[f"hh{n}-end"]
+        if end_page != first_page or y * PX_MM > LETTER_FOOT_MM:
+            bad.add(n)
+    return bad
 
 
 def render_chunk(chunk: Chunk) -> RenderResult:
     """Render one chunk to one PDF. Holders with an unprintable character are left out and reported
     in `skipped`; everything else is printed. `certificate_pages` counts the 資格確認書 printed."""
-    households, skipped = printable_households(chunk.households)
+    households, skipped = printable_households(chunk.households, chunk)
     if not households:
         return RenderResult(pdf=b"", certificate_pages=0, skipped=tuple(skipped))
-    html = chunk_html(chunk, households)
+    on_letter = letter_households(chunk, households)
     with _lock:
-        doc = _layout(html)
-        pdf = doc.copy(_compose(doc, chunk, households)).write_pdf()
+        doc = _layout(chunk_html(chunk, households, on_letter, backs=False))
+        too_long = _letters_too_long(doc, on_letter)
+        if too_long:  # a long letter (many reasons or names): those households get a card sheet
+            on_letter -= too_long
+            doc = _layout(chunk_html(chunk, households, on_letter, backs=False))
+        pages = _compose(doc, chunk, households, on_letter)
+        pdf = doc.copy(pages).write_pdf(**pdf_options())
     printed = tuple(c.item_id for hh in households for c in hh.cards)
     return RenderResult(
         pdf=pdf, certificate_pages=len(printed), skipped=tuple(skipped), printed_item_ids=printed
     )
 
 
-def _single_check(fields: dict[str, str], who: str, name: str) -> None:
-    problems = _check(0, who, name, fields)
+def _single_check(
+    fields: dict[str, str], who: str, name: str, window: dict[str, tuple[str, str]]
+) -> None:
+    problems = _check(0, who, name, fields) or _check_fit(0, who, name, window)
     if problems:
         raise UnprintableCharacters(problems)
+
+
+def _single_window(name: str, address: str, via: str = "") -> dict[str, tuple[str, str]]:
+    window = {"宛名": (addressee_text(name), "window_name")}
+    if address:
+        window["住所"] = (address, "window_address")
+    if via:
+        window["事業所名"] = (via_text(via), "window_via")
+    return window
 
 
 def render_invoice(data: InvoiceData) -> bytes:
@@ -580,25 +818,66 @@ def render_invoice(data: InvoiceData) -> bytes:
         },
         data.holder_key or data.invoice_number,
         data.addressee_name,
+        _single_window(data.addressee_name, data.address),
     )
     html = render_to_string("documents/invoice.html", {"d": data, "insurer": data.insurer})
     return html_to_pdf(html)
 
 
-def render_return_reminder(data: ReturnReminderData) -> bytes:
-    """返却督促 as PDF bytes. UnprintableCharacters as for render_invoice."""
+def _reminder_check(data: ReturnReminderData) -> None:
     _single_check(
         {
             "宛名": data.addressee_name,
             "住所": data.address,
             "郵便番号": data.postal_code,
             "氏名": data.holder_name,
+            "事業所名": data.employer_name,
         },
         data.holder_key,
         data.addressee_name,
+        _single_window(data.addressee_name, data.address, data.employer_name),
     )
+
+
+def render_return_reminder(data: ReturnReminderData) -> bytes:
+    """返却督促 as PDF bytes. UnprintableCharacters as for render_invoice."""
+    _reminder_check(data)
     html = render_to_string("documents/return_reminder.html", {"d": data, "insurer": data.insurer})
     return html_to_pdf(html)
+
+
+def render_return_reminders(
+    reminders: list[ReturnReminderData], cover: BundleCover | None = None
+) -> bytes:
+    """Several 返却督促 letters as one PDF with the bundle structure of an issue run: for letters
+    handed over by the employer, the 対象者一覧表 (`cover`) on top; each part (cover, each letter)
+    padded to an even page count for duplex. UnprintableCharacters (nothing rendered) when any
+    letter cannot be printed whole."""
+    problems: list[SkippedItem] = []
+    for data in reminders:
+        try:
+            _reminder_check(data)
+        except UnprintableCharacters as exc:
+            problems += exc.items
+    if problems:
+        raise UnprintableCharacters(problems)
+    insurer = reminders[0].insurer if reminders else Insurer.from_settings()
+    html = render_to_string(
+        "documents/return_reminders.html",
+        {"reminders": reminders, "cover": cover, "insurer": insurer},
+    )
+    with _lock:
+        doc = _layout(html)
+        at = {name: i for i, page in enumerate(doc.pages) for name in page.anchors}
+        starts = ([at["cover"]] if cover is not None else []) + [
+            at[f"r{n}"] for n in range(len(reminders))
+        ]
+        pages: list = []
+        for start, end in zip(starts, [*starts[1:], len(doc.pages)], strict=True):
+            pages += doc.pages[start:end]
+            if (end - start) % 2:
+                pages.append(_blank_page())
+        return doc.copy(pages).write_pdf(**pdf_options())
 
 
 __all__ = [
@@ -616,4 +895,5 @@ __all__ = [
     "render_chunk",
     "render_invoice",
     "render_return_reminder",
+    "render_return_reminders",
 ]

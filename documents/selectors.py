@@ -104,6 +104,7 @@ def certificate_card(cert: Certificate, *, item_id: int) -> CertificateCard:
         reason=cert.reason,
         elderly_start=cert.elderly_start,
         copay_ratio=cert.copay_ratio,
+        sex_on_back=person.sex_on_back,
     )
 
 

@@ -11,7 +11,6 @@ clerk sees it in the admin — it never undoes the application or the payment.
 
 from __future__ import annotations
 
-import io
 import logging
 from datetime import date, timedelta
 
@@ -110,6 +109,23 @@ def reminder_data(cert: Certificate, letter_date: date):
     )
 
 
+def reminder_cover(certs: list[Certificate], letter_date: date):
+    """The 対象者一覧表 on top of a 事業所's 返却督促 letters (as on an issue run's bundle); None for
+    letters returned directly (任意継続) or without a known 事業所."""
+    from documents.render import BundleCover
+
+    employer = certs[0].person.household_member.employer
+    if certs[0].return_route == "自宅" or employer is None:
+        return None
+    return BundleCover(
+        employer_code=employer.code,
+        employer_name=employer.name,
+        issue_date=letter_date,
+        employer_postal_code=employer.postal_code,
+        employer_address=employer.address,
+    )
+
+
 def certificates_chunk(certs: list[Certificate], *, letter_date: date, reprint: bool):
     """One envelope: the household's letter and the given certificates (all of one household)."""
     from documents.render import CertificateCard, ChecklistEntry, Chunk, Household
@@ -167,21 +183,6 @@ def certificates_chunk(certs: list[Certificate], *, letter_date: date, reprint: 
 # --- rendering -----------------------------------------------------------------------------------
 
 
-def _merge(pdfs: list[bytes]) -> bytes:
-    """One PDF of several letters (a 事業所's reminders): pages appended in order."""
-    if len(pdfs) == 1:
-        return pdfs[0]
-    from pypdf import PdfReader, PdfWriter
-
-    writer = PdfWriter()
-    for pdf in pdfs:
-        for page in PdfReader(io.BytesIO(pdf)).pages:
-            writer.add_page(page)
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
-
-
 def _render(doc: GeneratedDocument):
     """documents.render.RenderResult for one planned document."""
     from documents import render
@@ -204,8 +205,9 @@ def _render(doc: GeneratedDocument):
         .order_by("person__edaban", "pk")
     )
     if doc.kind == DocumentKind.REMINDER:
-        pdfs = [render.render_return_reminder(reminder_data(c, letter_date)) for c in certs]
-        return render.RenderResult(pdf=_merge(pdfs), certificate_pages=0)
+        reminders = [reminder_data(c, letter_date) for c in certs]
+        pdf = render.render_return_reminders(reminders, cover=reminder_cover(certs, letter_date))
+        return render.RenderResult(pdf=pdf, certificate_pages=0)
     # 再交付 / 再印刷: the household's letter with its certificates
     result = render.render_chunk(
         certificates_chunk(certs, letter_date=letter_date, reprint=doc.kind == DocumentKind.REPRINT)

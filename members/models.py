@@ -120,6 +120,12 @@ class Person(models.Model):
         "喪失事由", max_length=16, choices=LossReason.choices, blank=True
     )
     needs_consideration = models.BooleanField("要配慮者", default=False)
+    # On request the card shows 性別 on its back only (the front says 裏面参照).
+    sex_on_back = models.BooleanField(
+        "性別を裏面に記載",
+        default=False,
+        help_text="本人の申出により、資格確認書の性別を裏面に記載する。",
+    )
     address_unknown_since = models.DateField(
         "宛所不明(返戻)日", null=True, blank=True, help_text="郵便が返戻された日。住所訂正で解除。"
     )

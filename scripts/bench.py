@@ -350,6 +350,14 @@ def bench_pdf(b: Bench, persons: int) -> None:
         f"  plain WeasyPrint: {raw['documents']} documents in {raw['seconds']:.1f}s"
         f" = {raw['households_per_second']:.2f} households/s"
     )
+    sheets = b.child(
+        one["db"], "sheets-per-household", "--run", str(one["run"]), label="sheets-per-household"
+    ).json()
+    log(
+        f"  pages/sheets per household: card sheets {sheets['before']['pages_per_household']:.2f}"
+        f"/{sheets['before']['sheets_per_household']:.2f}, cards on the letter"
+        f" {sheets['after']['pages_per_household']:.2f}/{sheets['after']['sheets_per_household']:.2f}"
+    )
     two = pipeline(b, "bench_pdf", 2, broker_db=8)
     for label, pages in (
         ("plain WeasyPrint", raw["pages"]),
@@ -359,7 +367,12 @@ def bench_pdf(b: Bench, persons: int) -> None:
             b.results["notes"].append(
                 f"page counts differ: pipeline {one['pages']}, {label} {pages}"
             )
-    b.results["raw"]["pdf"] = {"one_worker": one, "two_workers": two, "raw_weasyprint": raw}
+    b.results["raw"]["pdf"] = {
+        "one_worker": one,
+        "two_workers": two,
+        "raw_weasyprint": raw,
+        "sheets": sheets,
+    }
     b.results["sizes"]["pdf_persons"] = persons
     ratio(
         "pdf_pipeline_vs_raw_weasyprint",
@@ -739,6 +752,15 @@ def print_summary(r: dict) -> None:
         f" raw_weasyprint_hh_s={pdf['raw_weasyprint']['households_per_second']:.2f}"
         f" bytes_per_household={pdf['one_worker']['bytes'] / pdf['one_worker']['households']:.0f}"
     )
+    if "sheets" in pdf:  # pages and duplex sheets per household, before/after cards on the letter
+        sh = pdf["sheets"]
+        print(
+            f"RAW pdf_sheets households={sh['households']}"
+            f" before_pages_per_household={sh['before']['pages_per_household']:.2f}"
+            f" before_sheets_per_household={sh['before']['sheets_per_household']:.2f}"
+            f" after_pages_per_household={sh['after']['pages_per_household']:.2f}"
+            f" after_sheets_per_household={sh['after']['sheets_per_household']:.2f}"
+        )
     ex = raw["export"]
     print(
         f"RAW export rows={ex['all']['rows']} peak_rss_mb={ex['all']['peak_rss_mb']:.0f}"

@@ -292,13 +292,13 @@ def _plain_html(chunk, households) -> str:
 
     from documents import render
 
-    html = render.chunk_html(chunk, households)
+    html = render.chunk_html(chunk, households, render.letter_households(chunk, households))
     for n, hh in enumerate(households):
         leaflet = render.leaflet_html(chunk, render._marks(hh))
         body = re.search(r"<body>(.*)</body>", leaflet, re.S).group(1)
-        anchor = f'<section class="sheet" id="hh{n}-cards">'
+        anchor = f"<!-- leaflet hh{n} -->"  # after the letter (and its cards' backs)
         assert html.count(anchor) == 1, anchor
-        html = html.replace(anchor, body + anchor)
+        html = html.replace(anchor, body)
     return html
 
 
@@ -307,8 +307,8 @@ def raw_render(a) -> None:
     for the overhead alone, the project's own renderer (render_chunk) in one process.
 
     The data comes from documents' own code (chunk_render_data, printable_households), untimed.
-    Timed: only the `weasyprint.HTML(string=…).write_pdf()` calls, with the project's stylesheet and
-    fonts; then only the render_chunk calls. Page counts are returned for comparison with what the
+    Timed: only the `weasyprint.HTML(string=…).write_pdf()` calls, with the project's stylesheet,
+    fonts and PDF variant (PDF/A); then only the render_chunk calls. Page counts are returned for comparison with what the
     pipeline stored."""
     import io
 
@@ -335,7 +335,7 @@ def raw_render(a) -> None:
     base_url = render.STYLESHEET.parent.as_uri() + "/"
     font_config = FontConfiguration()
     css = CSS(
-        string=render._font_face_rules() + "\n" + render.STYLESHEET.read_text(encoding="utf-8"),
+        string=render.stylesheet_text(),
         base_url=base_url,
         font_config=font_config,
     )
@@ -346,7 +346,7 @@ def raw_render(a) -> None:
     for html in documents:
         started = time.perf_counter()
         pdf = HTML(string=html, base_url=base_url).write_pdf(
-            stylesheets=[css, duplex], font_config=font_config
+            stylesheets=[css, duplex], font_config=font_config, **render.pdf_options()
         )
         seconds += time.perf_counter() - started
         size += len(pdf)
@@ -368,6 +368,43 @@ def raw_render(a) -> None:
             own_pages += len(PdfReader(io.BytesIO(result.pdf)).pages)
     out.update(render_chunk_seconds=own_seconds, render_chunk_pages=own_pages)
     emit(out)
+
+
+def sheets_per_household(a) -> None:
+    """Pages and duplex sheets per household of the run's first chunks, rendered by render_chunk
+    with the cards on card sheets (before: CARDS_ON_LETTER off) and at the letter's foot where they
+    fit (after). Every part is padded to an even page count, so a sheet is two pages."""
+    from dataclasses import replace
+
+    from certificates.models import IssuanceRun
+    from documents import render
+    from documents.models import GeneratedDocument
+    from documents.selectors import chunk_render_data
+
+    run = IssuanceRun.objects.get(pk=a.run)
+    docs = GeneratedDocument.objects.filter(run=run).order_by("chunk_no")[: a.chunks]
+    chunks = [chunk_render_data(doc) for doc in docs]
+    households = sum(len(render.printable_households(c.households, c)[0]) for c in chunks)
+    out = {"households": households, "chunks": len(chunks)}
+    for label, on_letter in (("before", False), ("after", True)):
+        pages = 0
+        for chunk in chunks:
+            pdf = render.render_chunk(replace(chunk, cards_on_letter=on_letter)).pdf
+            pages += _count_pages(pdf) if pdf else 0
+        out[label] = {
+            "pages": pages,
+            "pages_per_household": pages / max(households, 1),
+            "sheets_per_household": pages / 2 / max(households, 1),
+        }
+    emit(out)
+
+
+def _count_pages(pdf: bytes) -> int:
+    import io
+
+    from pypdf import PdfReader
+
+    return len(PdfReader(io.BytesIO(pdf)).pages)
 
 
 # --- import ------------------------------------------------------------------------------------
@@ -710,6 +747,9 @@ def main() -> None:
     p = sub.add_parser("raw-render")
     p.add_argument("--run", type=int, required=True)
     p.add_argument("--count-pages", action="store_true")
+    p = sub.add_parser("sheets-per-household")
+    p.add_argument("--run", type=int, required=True)
+    p.add_argument("--chunks", type=int, default=20)
     p = sub.add_parser("members-csv")
     p.add_argument("--output", required=True)
     p.add_argument("--rows", type=int, required=True)
@@ -744,6 +784,7 @@ def main() -> None:
         "topup-certificates": topup_certificates,
         "pipeline-facts": pipeline_facts,
         "raw-render": raw_render,
+        "sheets-per-household": sheets_per_household,
         "members-csv": members_csv,
         "raw-import": raw_import,
         "project-import": project_import,

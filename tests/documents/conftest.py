@@ -102,23 +102,44 @@ def pdf_text(data: bytes, tmp_path: Path, *, layout: bool = False) -> list[str]:
     return out.split("\f")[:-1]
 
 
-def card_texts(pdf: Path, page: int) -> list[str]:
-    """The text inside each card slot of a card sheet (page is 1-based), empty slots left out.
-    Cropping to the slot proves a field is printed on *that* card, not elsewhere on the sheet."""
+def card_positions(pdf: Path, page: int) -> list[tuple[float, float]]:
+    """The card slots (left, top in mm) of a page: a card sheet's 2 × 5 grid, or, on a letter that
+    carries the household's cards (CARDS_ON_LETTER), the row at its foot."""
     from documents.render import (
         CARD_COLUMNS,
         CARD_HEIGHT_MM,
         CARD_WIDTH_MM,
         CARDS_PER_SHEET,
+        LETTER_CARD_SLOTS,
+        LETTER_CARD_TOP_MM,
         SHEET_LEFT_MM,
         SHEET_TOP_MM,
     )
 
+    args = ["pdftotext", "-enc", "UTF-8", "-f", str(page), "-l", str(page), str(pdf), "-"]
+    text = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+    if "資格確認書の送付について" in text:
+        return [
+            (SHEET_LEFT_MM + i * CARD_WIDTH_MM, LETTER_CARD_TOP_MM)
+            for i in range(LETTER_CARD_SLOTS)
+        ]
+    return [
+        (
+            SHEET_LEFT_MM + (slot % CARD_COLUMNS) * CARD_WIDTH_MM,
+            SHEET_TOP_MM + (slot // CARD_COLUMNS) * CARD_HEIGHT_MM,
+        )
+        for slot in range(CARDS_PER_SHEET)
+    ]
+
+
+def card_texts(pdf: Path, page: int) -> list[str]:
+    """The text inside each card slot of a page (page is 1-based), empty slots left out.
+    Cropping to the slot proves a field is printed on *that* card, not elsewhere on the sheet."""
+    from documents.render import CARD_HEIGHT_MM, CARD_WIDTH_MM
+
     pt = 72 / 25.4
     texts = []
-    for slot in range(CARDS_PER_SHEET):
-        x = SHEET_LEFT_MM + (slot % CARD_COLUMNS) * CARD_WIDTH_MM
-        y = SHEET_TOP_MM + (slot // CARD_COLUMNS) * CARD_HEIGHT_MM
+    for x, y in card_positions(pdf, page):
         args = ["pdftotext", "-layout", "-enc", "UTF-8", "-f", str(page), "-l", str(page)]
         args += ["-x", str(int(x * pt) + 1), "-y", str(int(y * pt) + 1)]
         args += ["-W", str(int(CARD_WIDTH_MM * pt) - 2), "-H", str(int(CARD_HEIGHT_MM * pt) - 2)]

@@ -162,7 +162,8 @@ def test_change_reissue_and_reminder_documents_are_rendered(
     assert "佐藤 花子" in text and app.new_certificate.number in text
     assert "再交付(記載事項変更)" in text
 
-    # returns after a loss: once overdue, one reminder PDF for the 事業所, a letter per certificate
+    # returns after a loss: once overdue, one reminder PDF for the 事業所 bundled like an issue run:
+    # the 対象者一覧表 on top, then a letter per certificate (each part a duplex sheet)
     certs = []
     for name, kana in [("鈴木 一郎", "スズキ イチロウ"), ("高木 次郎", "タカギ ジロウ")]:
         leaver = member(name=name, name_kana=kana)
@@ -174,7 +175,8 @@ def test_change_reissue_and_reminder_documents_are_rendered(
     with django_capture_on_commit_callbacks(execute=True):
         (doc,) = returns_generate_reminders(certificates=certs, acting_user=clerk)
     text, pages = _download(client, doc, tmp_path, "reminder.pdf")
-    assert pages == 2
+    assert pages == 6
+    assert "資格確認書 返却督促 対象者一覧表" in text
     assert certs[0].number in text and certs[1].number in text
     assert "鈴木 一郎" in text and "高木 次郎" in text
     assert "資格確認書の返却について(督促)" in text

@@ -18,14 +18,13 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
-from django import forms
 from django.apps import apps
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.contrib.admin.views.main import PAGE_VAR, ChangeList
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db import connections
 from django.db.models import OuterRef, Subquery
 from django.http import StreamingHttpResponse
@@ -40,7 +39,7 @@ from .models import AuditEvent, ExportJob, ExportJobState
 from .pagination import EstimatedCountPaginator
 from .roles import is_history_model
 from .services import export_job_create, export_record, user_can_export
-from .text_safety import check_text
+from .text_safety import safe_text_form
 
 
 def _stream_max_rows() -> int:
@@ -651,35 +650,6 @@ class ReadOnlyHistoryMixin:
 
     def has_change_history_permission(self, request, obj=None) -> bool:
         return False
-
-
-class SafeTextFormMixin:
-    """Every text value a form cleans is checked by core.text_safety: no My Number, no control
-    character or bidi override (tab and line breaks only in a multi-line field). The error is on the
-    field and names it, never the value. Passwords are not checked (never stored as text)."""
-
-    def clean(self):
-        cleaned = super().clean()
-        for name, value in list((cleaned or self.cleaned_data).items()):
-            field = self.fields.get(name)
-            if field is None or not isinstance(value, str) or not value:
-                continue
-            if isinstance(field.widget, forms.PasswordInput):
-                continue
-            label = str(field.label or name)
-            multiline = isinstance(field.widget, forms.Textarea)
-            try:
-                check_text(value, field=label, multiline=multiline)
-            except ValidationError as exc:
-                self.add_error(name, exc)
-        return cleaned
-
-
-def safe_text_form(form_class):
-    """`form_class` with SafeTextFormMixin (once)."""
-    if issubclass(form_class, SafeTextFormMixin):
-        return form_class
-    return type(form_class.__name__, (SafeTextFormMixin, form_class), {"__module__": __name__})
 
 
 class ProjectAdminMixin(ReadOnlyHistoryMixin):

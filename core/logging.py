@@ -13,6 +13,8 @@ import logging
 import re
 from urllib.parse import unquote_plus
 
+from django.utils.log import ServerFormatter
+
 from .text_safety import my_number_spans
 
 MASK = "[個人番号マスク]"
@@ -44,5 +46,12 @@ def mask_my_numbers(text: str) -> str:
 
 
 class MaskingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_my_numbers(super().format(record))
+
+
+class MaskingServerFormatter(ServerFormatter):
+    """Django's runserver access-log formatter (logger django.server), masked."""
+
     def format(self, record: logging.LogRecord) -> str:
         return mask_my_numbers(super().format(record))

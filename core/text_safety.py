@@ -26,6 +26,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterator
 
+from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.deconstruct import deconstructible
 from stdnum.jp import in_ as _in
@@ -207,3 +208,32 @@ class SafeTextValidator:
             other.field,
             other.multiline,
         )
+
+
+class SafeTextFormMixin:
+    """Every text value a form cleans is checked by core.text_safety: no My Number, no control
+    character or bidi override (tab and line breaks only in a multi-line field). The error is on the
+    field and names it, never the value. Passwords are not checked (never stored as text)."""
+
+    def clean(self):
+        cleaned = super().clean()
+        for name, value in list((cleaned or self.cleaned_data).items()):
+            field = self.fields.get(name)
+            if field is None or not isinstance(value, str) or not value:
+                continue
+            if isinstance(field.widget, forms.PasswordInput):
+                continue
+            label = str(field.label or name)
+            multiline = isinstance(field.widget, forms.Textarea)
+            try:
+                check_text(value, field=label, multiline=multiline)
+            except ValidationError as exc:
+                self.add_error(name, exc)
+        return cleaned
+
+
+def safe_text_form(form_class):
+    """`form_class` with SafeTextFormMixin (once)."""
+    if issubclass(form_class, SafeTextFormMixin):
+        return form_class
+    return type(form_class.__name__, (SafeTextFormMixin, form_class), {"__module__": __name__})

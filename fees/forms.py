@@ -4,6 +4,8 @@ certificates.lifecycle)."""
 from django import forms
 from django.utils import timezone
 
+from core.text_safety import SafeTextFormMixin
+
 from .models import ApplicationRoute, ReissueKind
 
 
@@ -17,7 +19,7 @@ def _date_field(label: str, **kw) -> forms.DateField:
     )
 
 
-class ApplicationForm(forms.Form):
+class ApplicationForm(SafeTextFormMixin, forms.Form):
     kind = forms.ChoiceField(label="申請種別", choices=ReissueKind.choices)
     certificate_number = forms.CharField(
         label="証明書番号", max_length=32, help_text="申請書に記載の証明書番号(例: 2026-0000123)"
@@ -48,7 +50,7 @@ class PaymentConfirmForm(forms.Form):
     paid_on = _date_field("入金日")
 
 
-class ReasonForm(forms.Form):
+class ReasonForm(SafeTextFormMixin, forms.Form):
     reason = forms.CharField(
         label="理由", max_length=200, widget=forms.TextInput(attrs={"size": 60})
     )
@@ -65,7 +67,7 @@ class PaymentUploadForm(forms.Form):
     )
 
 
-class ReturnsReceiveForm(forms.Form):
+class ReturnsReceiveForm(SafeTextFormMixin, forms.Form):
     numbers = forms.CharField(
         label="証明書番号",
         widget=forms.Textarea(attrs={"rows": 12, "cols": 30}),
@@ -75,12 +77,12 @@ class ReturnsReceiveForm(forms.Form):
     returned_on = _date_field("返却日(受領日)")
 
 
-class UndeliverableForm(forms.Form):
+class UndeliverableForm(SafeTextFormMixin, forms.Form):
     number = forms.CharField(label="証明書番号", max_length=32)
     returned_on = _date_field("返戻日")
 
 
-class AddressForm(forms.Form):
+class AddressForm(SafeTextFormMixin, forms.Form):
     postal_code = forms.CharField(label="郵便番号", max_length=10, help_text="7桁(ハイフン可)")
     address = forms.CharField(
         label="住所", max_length=200, widget=forms.TextInput(attrs={"size": 60})

@@ -34,6 +34,7 @@ from certificates.lifecycle import (
 from certificates.models import Certificate, CertificateState, IssueReason
 from certificates.services import certificate_issue
 from core.models import NumberSequence, audit_event
+from core.text_safety import check_texts
 from documents.models import DocumentKind, GeneratedDocument
 from members.dates import fiscal_year
 from members.models import InsuredType, Person
@@ -211,6 +212,10 @@ def reissue_application_receive_change(
     terms = _reissue_terms(cert, issue_date)
     new_name = new_name.strip()
     new_name_kana = new_name_kana.strip()
+    check_texts(
+        {"新しい氏名": new_name, "新しい氏名カナ": new_name_kana, "備考": note},
+        multiline=frozenset({"備考"}),
+    )
     if bool(new_name) != bool(new_name_kana):
         raise ValidationError("新しい氏名と氏名カナは両方入力してください")
     app = ReissueApplication(
@@ -313,6 +318,7 @@ def reissue_application_receive_loss(
       the application is closed at once; no fee.
     """
     _check_received_on(received_on)
+    check_texts({"備考": note}, multiline=frozenset({"備考"}))
     cert = _lock(certificate)
     _check_route(route, cert)
     _refuse_existing(cert, ReissueKind.LOSS)

@@ -278,7 +278,7 @@ def _run_complete_if_done(run: IssuanceRun) -> None:
     """Set the run 完了 when every chunk is stored. The caller holds the run's row lock (taken after
     its own chunk row was updated), so of two workers finishing the last two chunks at once, the
     second to get the lock sees both chunks stored."""
-    if run.state in (RunState.DONE, RunState.CREATED):
+    if run.state in (RunState.DONE, RunState.PRINT_INCOMPLETE, RunState.CREATED):
         return
     open_chunks = GeneratedDocument.objects.filter(run=run).exclude(state=DocumentState.STORED)
     if open_chunks.exists():
@@ -286,14 +286,27 @@ def _run_complete_if_done(run: IssuanceRun) -> None:
     skipped = []
     for doc_id, items in GeneratedDocument.objects.filter(run=run).values_list("pk", "skipped"):
         skipped += [{**s, "document_id": doc_id} for s in items or []]
-    run.state = RunState.DONE
+    # 完了 only when every target has its printed page. Holders whose name or address has a
+    # character no font covers hold a 有効 certificate that was not printed: the run says so
+    # (印刷未了) with who is missing and what to do, on the run page and in execute's last line.
+    run.state = RunState.PRINT_INCOMPLETE if skipped else RunState.DONE
     run.finished_at = timezone.now()
-    run.error = ""
-    # The run shows who was not printed (admin, execute --wait): holders whose name or address has
-    # a character no font covers.
+    run.error = print_incomplete_message(run.pk, skipped) if skipped else ""
     run.summary = {**(run.summary or {}), "print_skipped": skipped}
     run.save(update_fields=["state", "finished_at", "error", "summary", "updated_at"])
     audit_event(action="run.documents_done", obj=run, skipped=len(skipped))
+
+
+def print_incomplete_message(run_id: int, skipped: list[dict]) -> str:
+    """Who was left out of a run's printing and what to do (shown on the run and by execute)."""
+    who = "、".join(f"{s.get('person', '')} {s.get('field', '')}" for s in skipped[:20])
+    more = f" ほか{len(skipped) - 20}名" if len(skipped) > 20 else ""
+    return (
+        f"一括交付 #{run_id}: {len(skipped)}名の資格確認書は交付済みですが印刷されていません"
+        f"(印刷できない文字: {who}{more})。氏名・住所の文字を印刷できる字形に直してから、"
+        "render_certificate 記号 番号 枝番 --output … で一人ずつ印刷してください"
+        "(帳票の画面で「印刷除外あり」を選ぶと一覧できます)"
+    )[:2000]
 
 
 @transaction.atomic

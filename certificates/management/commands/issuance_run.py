@@ -99,6 +99,9 @@ class Command(BaseCommand):
             f"一括交付 #{run.pk}: 交付 {run.issued_count}/{run.target_count}件（{run.get_state_display()}）"
         )
         if not opts["wait"]:
+            run.refresh_from_db()
+            if run.state == RunState.PRINT_INCOMPLETE:  # rendered in-process (no broker)
+                raise CommandError(run.error)
             return
         deadline = time.monotonic() + opts["timeout"]
         while True:
@@ -106,6 +109,9 @@ class Command(BaseCommand):
             if run.state == RunState.DONE:
                 self.stdout.write(f"一括交付 #{run.pk} は完了しました")
                 return
+            if run.state == RunState.PRINT_INCOMPLETE:
+                # not 完了: exits non-zero, the last line says who is missing and what to do
+                raise CommandError(run.error)
             if run.state == RunState.FAILED:
                 raise CommandError(f"一括交付 #{run.pk} は失敗しました: {run.error}")
             if time.monotonic() >= deadline:

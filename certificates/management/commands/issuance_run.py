@@ -94,6 +94,11 @@ class Command(BaseCommand):
     def _execute(self, opts):
         run = _run(opts["run_id"])
         user = _user(opts["by"], SUPERVISOR) if opts["by"] else None
+        if run.state == RunState.RUNNING:
+            # another execute (or the admin's) is on it: this one only continues what is left
+            self.stdout.write(
+                f"一括交付 #{run.pk} は実行中です。残りがあれば続きを交付し、完了を待ちます"
+            )
         run = run_execute(run=run, acting_user=user)
         self.stdout.write(
             f"一括交付 #{run.pk}: 交付 {run.issued_count}/{run.target_count}件（{run.get_state_display()}）"

@@ -215,7 +215,11 @@ def enumerate_targets() -> list[Target]:
                 continue
             obj = _object(model_admin)
             if positional == 2 and not named:  # simple-history's record view: (object, record)
-                record = model.history.filter(pk=obj.pk).order_by("history_id").first()
+                record = (
+                    model.history.filter(**{model._meta.pk.attname: obj.pk})
+                    .order_by("history_id")
+                    .first()
+                )
                 assert record is not None, f"{model._meta.label} #{obj.pk} has no history"
                 targets.append(
                     Target(name, _reverse(name, args=[obj.pk, record.history_id]), model)

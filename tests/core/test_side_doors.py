@@ -395,9 +395,11 @@ def _csrf(client: Client) -> str:
 
 
 def _consume(response) -> None:
+    # A streamed body (CSV exports) writes its read event when consumed. The client closes the
+    # response itself with close_old_connections disconnected: closing it here would close the
+    # test's database connection inside its transaction (PostgreSQL).
     if getattr(response, "streaming", False):
         b"".join(response.streaming_content)
-    response.close()
 
 
 def _send(client, method: str, url: str, data=None):

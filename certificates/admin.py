@@ -332,6 +332,18 @@ class IssuanceRunAdmin(SimpleHistoryAdmin):
         run = get_object_or_404(IssuanceRun.objects.select_related("created_by"), pk=pk)
         if not request.user.has_perm("certificates.execute_issuancerun"):
             raise PermissionDenied
+        if not self.can_execute(request.user, run):
+            # The button is shown only for 承認 and 失敗; a hand-made POST gets the same answer.
+            messages.error(
+                request,
+                f"一括交付 #{run.pk} は「{run.get_state_display()}」のため実行できません"
+                + (
+                    "(実行中です。進捗はこの画面で確認できます)"
+                    if run.state == RunState.RUNNING
+                    else ""
+                ),
+            )
+            return HttpResponseRedirect(self._preview_url(pk))
         if request.method != "POST":
             return self._confirm_page(
                 request,

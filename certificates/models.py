@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -45,7 +46,10 @@ class RunState(models.TextChoices):
     CREATED = "作成", "作成"
     APPROVED = "承認", "承認"
     RUNNING = "実行中", "実行中"
-    DONE = "完了", "完了"
+    DONE = "完了", "完了"  # every target holds a certificate and its printed page
+    # Issued, every PDF stored, but some certificates were left out of printing (a character no
+    # font covers): the run lists who and what to do (documents.services._run_complete_if_done).
+    PRINT_INCOMPLETE = "印刷未了", "印刷未了(未印刷の資格確認書あり)"
     FAILED = "失敗", "失敗"
 
 
@@ -122,10 +126,31 @@ class IssuanceRun(models.Model):
             models.CheckConstraint(
                 condition=Q(state__in=RunState.values), name="issuancerun_state_valid"
             ),
+            # Past 作成 only through run_approve (issue 12): no path can write 承認 or a later state
+            # without the approver and the moment of approval (a history screen, a stray update()).
+            models.CheckConstraint(
+                condition=Q(state=RunState.CREATED)
+                | Q(approved_by__isnull=False, approved_at__isnull=False),
+                name="issuancerun_approved_state_needs_approval",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"一括交付 #{self.pk} ({self.issue_date} {self.get_state_display()})"
+
+    def save(self, *args, **kwargs):
+        # The same rule as issuancerun_approved_state_needs_approval, with a message (the database
+        # check stays the guard for update() and raw SQL).
+        if self.state != RunState.CREATED and (
+            self.approved_by_id is None or self.approved_at is None
+        ):
+            raise ValidationError(
+                f"一括交付 #{self.pk} を「{self.state}」にできません: 承認者・承認日時がありません"
+                "(状態は承認・実行の操作でのみ変わります)"
+            )
+        if self.approved_by_id is not None and self.approved_by_id == self.created_by_id:
+            raise ValidationError(f"一括交付 #{self.pk} は作成者が承認できません")
+        super().save(*args, **kwargs)
 
 
 class RunTarget(models.Model):

@@ -399,6 +399,8 @@ def _run_start(*, run_id: int, acting_user) -> IssuanceRun:
     run = IssuanceRun.objects.select_for_update().get(pk=run_id)
     if run.state == RunState.DONE:
         raise ValidationError(f"一括交付 #{run.pk} は既に完了しています。何も変更しません")
+    if run.state == RunState.PRINT_INCOMPLETE:
+        raise ValidationError(f"一括交付 #{run.pk} は交付済みです(印刷未了)。{run.error}")
     if run.state == RunState.CREATED:
         raise ValidationError(f"一括交付 #{run.pk} はまだ承認されていないため実行できません")
     if run.state == RunState.APPROVED:

@@ -14,12 +14,22 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", False)
-_DEV_SECRET = "insecure-dev-only-secret-key-do-not-use-in-production-0123456789"  # noqa: S105 (only with DEBUG or without PRODUCTION)
-SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET if DEBUG or not env_bool("PRODUCTION") else "")
-if not SECRET_KEY:
+_DEV_SECRET = "insecure-dev-only-secret-key-do-not-use-in-production-0123456789"  # noqa: S105 (never with PRODUCTION)
+SECRET_KEY = env_str("SECRET_KEY", "" if env_bool("PRODUCTION") else _DEV_SECRET)
+if env_bool("PRODUCTION"):
+    # Production stops at start-up on a development setting, it does not warn (issue 12).
     from django.core.exceptions import ImproperlyConfigured
 
-    raise ImproperlyConfigured("SECRET_KEY must be set when PRODUCTION=1")
+    if DEBUG:
+        raise ImproperlyConfigured(
+            "DEBUG=1 is not allowed when PRODUCTION=1 (debug pages leak data)"
+        )
+    if not SECRET_KEY:
+        raise ImproperlyConfigured("SECRET_KEY must be set when PRODUCTION=1")
+    if SECRET_KEY == _DEV_SECRET:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is the development key from the repository: set a random one (PRODUCTION=1)"
+        )
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -200,7 +210,8 @@ CONTENT_SECURITY_POLICY = {
         "default-src": ["'self'"],
         "img-src": ["'self'", "data:"],
         "style-src": ["'self'", "'unsafe-inline'"],
-        "script-src": ["'self'", "'unsafe-inline'"],
+        # scripts only from our static files: no inline script, no event attribute (issue 12)
+        "script-src": ["'self'"],
         "object-src": ["'none'"],
         "frame-ancestors": ["'none'"],
         "form-action": ["'self'"],
@@ -210,7 +221,10 @@ CONTENT_SECURITY_POLICY = {
 # Repeated failed logins are throttled (django-axes).
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = 0.25  # hours
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Locked by the pair (user name, IP address): one user's wrong passwords never lock the other users
+# behind the same address (an office behind one NAT address). A flat list would lock by either.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_TEMPLATE = "core/lockout.html"  # in Japanese, with the wait
 AXES_ENABLED = env_bool("AXES_ENABLED", True)
 # The lockout page, in Japanese with the wait (templates/admin/lockout.html).
 AXES_LOCKOUT_TEMPLATE = "admin/lockout.html"
@@ -262,13 +276,23 @@ LOGGING = {
             # masks anything that looks like a My Number, tracebacks included (core/logging.py)
             "()": "core.logging.MaskingFormatter",
             "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
-        }
+        },
+        # runserver's access log (Django's own format and colours), masked the same way
+        "server": {
+            "()": "core.logging.MaskingServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "django.server": {"class": "logging.StreamHandler", "formatter": "server"},
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "weasyprint": {"level": "ERROR"},
         "fontTools": {"level": "ERROR"},
         "axes": {"level": "WARNING"},
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
     },
 }

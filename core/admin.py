@@ -22,7 +22,9 @@ from django.apps import apps
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.contrib.admin.views.main import PAGE_VAR, ChangeList
+from django.core.exceptions import PermissionDenied
 from django.db import connections
 from django.db.models import OuterRef, Subquery
 from django.http import StreamingHttpResponse
@@ -37,6 +39,7 @@ from .models import AuditEvent, ExportJob, ExportJobState
 from .pagination import EstimatedCountPaginator
 from .roles import is_history_model
 from .services import export_job_create, export_record, user_can_export
+from .text_safety import safe_text_form
 
 
 def _stream_max_rows() -> int:
@@ -703,3 +706,66 @@ def _axes_in_japanese() -> None:
 
 
 _axes_in_japanese()
+
+
+# --- every ModelAdmin of the site: read-only change history, safe text (issue 12) ------------------
+
+
+class ReadOnlyHistoryMixin:
+    """django-simple-history's history screens only show: its record view (history_form_view) saves
+    a POSTed form for anyone who may view the history — an auditor or a clerk could change a person
+    or set a run to 承認 through it. Here every method but GET/HEAD is refused and no revert button
+    is offered, whatever the user's permissions (superusers included)."""
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        if request.method not in ("GET", "HEAD"):
+            raise PermissionDenied("変更履歴の画面からは変更できません")
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+    def revert_disabled(self, request, obj=None) -> bool:
+        return True
+
+    def has_change_history_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ProjectAdminMixin(ReadOnlyHistoryMixin):
+    """What every ModelAdmin of the site gets (secure_admin_site, run from CoreConfig.ready): the
+    read-only history screens and safe text in its form, its inlines' forms and its list-editable
+    forms."""
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # A screen whose every field is read-only has nothing to save: a POST to it would only
+        # re-save the row (a history record, a new updated_at) outside the services.
+        if request.method == "POST" and object_id is not None and not self.inlines:
+            obj = self.get_object(request, unquote(object_id))
+            if obj is not None:
+                fields = flatten_fieldsets(self.get_fieldsets(request, obj))
+                readonly = set(self.get_readonly_fields(request, obj))
+                if not [f for f in fields if f not in readonly]:
+                    raise PermissionDenied("この画面からは変更できません")
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        return safe_text_form(super().get_form(request, obj, change=change, **kwargs))
+
+    def get_changelist_form(self, request, **kwargs):
+        return safe_text_form(super().get_changelist_form(request, **kwargs))
+
+    def get_formsets_with_inlines(self, request, obj=None):
+        for formset, inline in super().get_formsets_with_inlines(request, obj):
+            formset.form = safe_text_form(formset.form)
+            yield formset, inline
+
+
+def secure_admin_site(site=None) -> None:
+    """Give every registered ModelAdmin ProjectAdminMixin — the ones registered by Django, axes and
+    every app of the project, and any registered later in development — so that no screen can be
+    added without it. Run once the admin has discovered every admin module (CoreConfig.ready)."""
+    site = site or admin.site
+    for model_admin in site._registry.values():
+        cls = type(model_admin)
+        if not issubclass(cls, ProjectAdminMixin):
+            model_admin.__class__ = type(
+                cls.__name__, (ProjectAdminMixin, cls), {"__module__": cls.__module__}
+            )

@@ -101,7 +101,9 @@ class ExportJob(models.Model):
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name="依頼者", on_delete=models.PROTECT, related_name="+"
     )
-    dataset = models.CharField("データ種別", max_length=32)
+    dataset = models.CharField(
+        "データ種別", max_length=100
+    )  # admin datasets are named after their model (history models are long)
     model_label = models.CharField("モデル", max_length=100)
     encoding = models.CharField("文字コード", max_length=16)
     # The changelist's query string (filters, search, ordering), as a dict of lists.

@@ -118,13 +118,17 @@ class GeneratedDocumentAdmin(admin.ModelAdmin):
     @admin.action(description="失敗した帳票を再作成する", permissions=["retry"])
     def retry_failed(self, request, queryset):
         done = 0
-        for doc in queryset.filter(state=DocumentState.FAILED):
+        # Counted before retrying: a retried chunk is 待機 afterwards, and must not then be
+        # reported as "not failed" in the same message (issue 12).
+        failed = list(queryset.filter(state=DocumentState.FAILED))
+        skipped = queryset.count() - len(failed)
+        for doc in failed:
             try:
                 document_retry(document=doc, acting_user=request.user)
                 done += 1
             except (ValidationError, PermissionDenied) as exc:
-                self.message_user(request, f"{doc.label}: {exc}", level=messages.ERROR)
-        skipped = queryset.exclude(state=DocumentState.FAILED).count()
+                text = "。".join(getattr(exc, "messages", None) or [str(exc)])
+                self.message_user(request, f"{doc.label}: {text}", level=messages.ERROR)
         if done:
             self.message_user(request, f"{done}件の帳票を再作成します。", level=messages.SUCCESS)
         if skipped:

@@ -66,6 +66,10 @@ class GeneratedDocument(models.Model):
     page_count = models.PositiveIntegerField("ページ数", null=True, blank=True)
     certificate_pages = models.PositiveIntegerField("資格確認書ページ数", null=True, blank=True)
     started_at = models.DateTimeField("開始日時", null=True, blank=True)
+    # The task message that holds the current attempt (its Celery task id): a second message for the
+    # same chunk (two executes, a resume) leaves a chunk being rendered alone; the same message
+    # redelivered after its worker died takes the chunk back.
+    claimed_by = models.CharField("処理中のタスク", max_length=64, blank=True, editable=False)
     finished_at = models.DateTimeField("完了日時", null=True, blank=True)
     created_at = models.DateTimeField("作成日時", auto_now_add=True)
     updated_at = models.DateTimeField("更新日時", auto_now=True)

@@ -123,6 +123,14 @@ def run_documents_schedule(*, run_id: int) -> list[GeneratedDocument]:
         run_targets_for_planning(run_id=run.pk),
         households_per_chunk=settings.PDF_CHUNK_HOUSEHOLDS,
     )
+    # An execute of a 失敗 run is the supervisor's retry: chunks that failed start their attempts
+    # again (else the run would wait in 実行中 for ever with nothing to render; issue 12).
+    failed = [d for d in existing.values() if d.state == DocumentState.FAILED]
+    for doc in failed:
+        doc.state, doc.attempts, doc.error, doc.claimed_by = DocumentState.PENDING, 0, "", ""
+        doc.save(update_fields=["state", "attempts", "error", "claimed_by", "updated_at"])
+    if failed:
+        audit_event(action="documents.retried", obj=run, chunks=[d.chunk_no for d in failed][:100])
     documents: list[GeneratedDocument] = []
     created = 0
     for chunk_no, chunk in enumerate(plan, start=1):
@@ -183,11 +191,29 @@ def document_file_name(document: GeneratedDocument) -> str:
 
 
 @transaction.atomic
-def document_claim(*, document_id: int) -> GeneratedDocument | None:
-    """Start an attempt: None when there is nothing to do (stored, or failed awaiting a retry)."""
+def document_claim(*, document_id: int, claim: str = "") -> GeneratedDocument | None:
+    """Start an attempt: None when there is nothing to do (stored, or failed awaiting a retry) or
+    when another task message holds the chunk (`claim`: this message's task id).
+
+    A chunk is claimed once: two executes of a run, or a resume, may enqueue a chunk twice; the
+    second message finds it 処理中 under another claim and leaves it (no second render, no second
+    attempt counted). The claim is given back to its own message (redelivered after its worker
+    died) and lapses after the longest a render can last (_render_deadline), when the worker that
+    held it cannot still be running."""
     doc = GeneratedDocument.objects.select_for_update().get(pk=document_id)
     if doc.state in (DocumentState.STORED, DocumentState.FAILED):
         return None
+    if (
+        claim
+        and doc.state == DocumentState.RENDERING
+        and doc.claimed_by
+        and doc.claimed_by != claim
+        and doc.started_at is not None
+        and doc.started_at > timezone.now() - _render_deadline()
+    ):
+        logger.info("document %s: already being rendered by task %s", doc.pk, doc.claimed_by)
+        return None
+    doc.claimed_by = claim
     doc.attempts += 1
     if doc.attempts > MAX_ATTEMPTS:
         # Earlier attempts never reported back: their workers died (killed, out of memory).
@@ -195,7 +221,7 @@ def document_claim(*, document_id: int) -> GeneratedDocument | None:
         return None
     doc.state = DocumentState.RENDERING
     doc.started_at = timezone.now()
-    doc.save(update_fields=["attempts", "state", "started_at", "updated_at"])
+    doc.save(update_fields=["attempts", "state", "started_at", "claimed_by", "updated_at"])
     return doc
 
 
@@ -278,7 +304,7 @@ def _run_complete_if_done(run: IssuanceRun) -> None:
     """Set the run 完了 when every chunk is stored. The caller holds the run's row lock (taken after
     its own chunk row was updated), so of two workers finishing the last two chunks at once, the
     second to get the lock sees both chunks stored."""
-    if run.state in (RunState.DONE, RunState.CREATED):
+    if run.state in (RunState.DONE, RunState.PRINT_INCOMPLETE, RunState.CREATED):
         return
     open_chunks = GeneratedDocument.objects.filter(run=run).exclude(state=DocumentState.STORED)
     if open_chunks.exists():
@@ -286,14 +312,27 @@ def _run_complete_if_done(run: IssuanceRun) -> None:
     skipped = []
     for doc_id, items in GeneratedDocument.objects.filter(run=run).values_list("pk", "skipped"):
         skipped += [{**s, "document_id": doc_id} for s in items or []]
-    run.state = RunState.DONE
+    # 完了 only when every target has its printed page. Holders whose name or address has a
+    # character no font covers hold a 有効 certificate that was not printed: the run says so
+    # (印刷未了) with who is missing and what to do, on the run page and in execute's last line.
+    run.state = RunState.PRINT_INCOMPLETE if skipped else RunState.DONE
     run.finished_at = timezone.now()
-    run.error = ""
-    # The run shows who was not printed (admin, execute --wait): holders whose name or address has
-    # a character no font covers.
+    run.error = print_incomplete_message(run.pk, skipped) if skipped else ""
     run.summary = {**(run.summary or {}), "print_skipped": skipped}
     run.save(update_fields=["state", "finished_at", "error", "summary", "updated_at"])
     audit_event(action="run.documents_done", obj=run, skipped=len(skipped))
+
+
+def print_incomplete_message(run_id: int, skipped: list[dict]) -> str:
+    """Who was left out of a run's printing and what to do (shown on the run and by execute)."""
+    who = "、".join(f"{s.get('person', '')} {s.get('field', '')}" for s in skipped[:20])
+    more = f" ほか{len(skipped) - 20}名" if len(skipped) > 20 else ""
+    return (
+        f"一括交付 #{run_id}: {len(skipped)}名の資格確認書は交付済みですが印刷されていません"
+        f"(印刷できない文字: {who}{more})。氏名・住所の文字を印刷できる字形に直してから、"
+        "render_certificate 記号 番号 枝番 --output … で一人ずつ印刷してください"
+        "(帳票の画面で「印刷除外あり」を選ぶと一覧できます)"
+    )[:2000]
 
 
 @transaction.atomic
@@ -311,14 +350,14 @@ def document_attempt_failed(*, document_id: int, error: str) -> bool:
     return True
 
 
-def document_render(*, document_id: int) -> GeneratedDocument | None:
+def document_render(*, document_id: int, claim: str = "") -> GeneratedDocument | None:
     """Render and store one run chunk (the body of the Celery task).
 
     Not one transaction on purpose: rendering takes seconds to minutes and must not hold row locks;
     the claim and the store are each atomic and idempotent. Raises ChunkRetry when the attempt
     failed and may be retried.
     """
-    doc = document_claim(document_id=document_id)
+    doc = document_claim(document_id=document_id, claim=claim)
     if doc is None:
         return None
     try:

@@ -25,7 +25,8 @@ def _warm_renderer(**_kwargs) -> None:
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
 def render_run_chunk(self, document_id: int) -> None:
     try:
-        services.document_render(document_id=document_id)
+        # the message's task id claims the chunk (kept by a retry and by a redelivery)
+        services.document_render(document_id=document_id, claim=self.request.id or "")
     except services.ChunkRetry as exc:
         raise self.retry(countdown=services.RETRY_COUNTDOWN_SECONDS, exc=exc) from exc
 

@@ -4,6 +4,8 @@ certificates.lifecycle)."""
 from django import forms
 from django.utils import timezone
 
+from core.text_safety import SafeTextFormMixin
+
 from .models import ApplicationRoute, ReissueKind
 
 
@@ -17,7 +19,7 @@ def _date_field(label: str, **kw) -> forms.DateField:
     )
 
 
-class ApplicationForm(forms.Form):
+class ApplicationForm(SafeTextFormMixin, forms.Form):
     # No default: 記載事項変更 reissues at once, so the clerk always chooses (issue 16).
     kind = forms.ChoiceField(
         label="申請種別", choices=[("", "選択してください"), *ReissueKind.choices]
@@ -51,7 +53,7 @@ class PaymentConfirmForm(forms.Form):
     paid_on = _date_field("入金日")
 
 
-class ReasonForm(forms.Form):
+class ReasonForm(SafeTextFormMixin, forms.Form):
     reason = forms.CharField(
         label="理由", max_length=200, widget=forms.TextInput(attrs={"size": 60})
     )
@@ -68,7 +70,7 @@ class PaymentUploadForm(forms.Form):
     )
 
 
-class ReturnsReceiveForm(forms.Form):
+class ReturnsReceiveForm(SafeTextFormMixin, forms.Form):
     numbers = forms.CharField(
         label="証明書番号",
         widget=forms.Textarea(attrs={"rows": 12, "cols": 30}),
@@ -78,12 +80,12 @@ class ReturnsReceiveForm(forms.Form):
     returned_on = _date_field("返却日(受領日)")
 
 
-class UndeliverableForm(forms.Form):
+class UndeliverableForm(SafeTextFormMixin, forms.Form):
     number = forms.CharField(label="証明書番号", max_length=32)
     returned_on = _date_field("返戻日")
 
 
-class AddressForm(forms.Form):
+class AddressForm(SafeTextFormMixin, forms.Form):
     postal_code = forms.CharField(label="郵便番号", max_length=10, help_text="7桁(ハイフン可)")
     address = forms.CharField(
         label="住所", max_length=200, widget=forms.TextInput(attrs={"size": 60})

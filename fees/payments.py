@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.core.exceptions import ValidationError
-from stdnum.jp import in_ as my_number
+
+from core.text_safety import codepoint, contains_my_number, forbidden_control
 
 COLUMNS = ("請求書番号", "入金額", "入金日")
 NUMBER_RE = re.compile(r"^\d{4}-\d{6}$")
@@ -84,8 +85,27 @@ def _date(text: str) -> date | None:
 
 
 def _is_my_number(text: str) -> bool:
-    digits = text.replace("-", "").replace(" ", "")
-    return len(digits) == 12 and digits.isdigit() and my_number.is_valid(digits)
+    return contains_my_number(text)  # core.text_safety: the one detector
+
+
+def _shown_header(name: str) -> str:
+    # a header holding a My Number or a control character is named by position, never echoed
+    if contains_my_number(name) or forbidden_control(name) is not None:
+        return "(表示しません)"
+    return name
+
+
+def _records(reader):
+    """The reader's rows; a cell too large for the csv module (128 KB) is refused by its line."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error:
+            raise PaymentFileError(
+                [f"{reader.line_num}行目: 値が長すぎるか壊れたセルがあります(読み込めません)"]
+            ) from None
 
 
 class PaymentFile:
@@ -133,7 +153,7 @@ class PaymentFile:
         return PaymentFileError(problems)
 
     def rows(self) -> Iterator[PaymentRow]:
-        reader = csv.reader(self._text)
+        reader = _records(csv.reader(self._text))
         try:
             header = [unicodedata.normalize("NFKC", h).strip() for h in next(reader)]
         except StopIteration:
@@ -144,7 +164,8 @@ class PaymentFile:
         problems = []
         if unknown:
             problems.append(
-                f"1行目: 不明な列があります: {'、'.join(unknown)}(使える列: {','.join(COLUMNS)})"
+                f"1行目: 不明な列があります: {'、'.join(_shown_header(h) for h in unknown)}"
+                f"(使える列: {','.join(COLUMNS)})"
             )
         if missing:
             problems.append(f"1行目: 必要な列がありません: {'、'.join(missing)}")
@@ -172,7 +193,13 @@ class PaymentFile:
                 self.problem(
                     f"{line_no}行目 {name}: 個人番号と思われる値があります(取り込めません)"
                 )
-        if any(_is_my_number(c) for c in cells):
+        controls = [(name, forbidden_control(cells[i])) for name, i in index.items()]
+        for name, bad in controls:
+            if bad is not None:
+                self.problem(
+                    f"{line_no}行目 {name}: 使用できない制御文字({codepoint(bad)})があります"
+                )
+        if any(_is_my_number(c) for c in cells) or any(bad for _, bad in controls):
             return None
         number, amount_text, date_text = (cells[index[c]] for c in COLUMNS)
         amount = _amount(amount_text)

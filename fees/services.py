@@ -35,6 +35,7 @@ from certificates.rules import route_for_insured_type
 from certificates.selectors import person_terms
 from certificates.services import certificate_issue
 from core.models import NumberSequence, audit_event
+from core.text_safety import check_texts
 from documents.models import DocumentKind, GeneratedDocument
 from members.dates import fiscal_year
 from members.models import Person
@@ -216,6 +217,10 @@ def reissue_application_receive_change(
     terms = _reissue_terms(cert, issue_date)
     new_name = new_name.strip()
     new_name_kana = new_name_kana.strip()
+    check_texts(
+        {"新しい氏名": new_name, "新しい氏名カナ": new_name_kana, "備考": note},
+        multiline=frozenset({"備考"}),
+    )
     if bool(new_name) != bool(new_name_kana):
         raise ValidationError("新しい氏名と氏名カナは両方入力してください")
     app = ReissueApplication(
@@ -318,6 +323,7 @@ def reissue_application_receive_loss(
       the application is closed at once; no fee.
     """
     _check_received_on(received_on)
+    check_texts({"備考": note}, multiline=frozenset({"備考"}))
     cert = _lock(certificate)
     _check_route(route, cert)
     _refuse_existing(cert, ReissueKind.LOSS)

@@ -119,6 +119,21 @@ class RegistryImportMixin(ImportMixin):
         }
         return TemplateResponse(request, "admin/members/import_job.html", context)
 
+    def process_import(self, request, **kwargs):
+        # The confirm step sent twice (a double click, the back button): the first one imported the
+        # file and removed the temporary upload; the second finds nothing to read.
+        try:
+            return super().process_import(request, **kwargs)
+        except FileNotFoundError:
+            messages.error(
+                request,
+                "このファイルは既に取り込み済みか、確認の期限が切れています(何も変更していません)。"
+                "取り込む場合はもう一度アップロードしてください",
+            )
+            return HttpResponseRedirect(
+                reverse("admin:{}_{}_changelist".format(*self.get_model_info()))
+            )
+
     def process_result(self, result, request):
         refusal = getattr(result, "refusal", None)
         if refusal is not None:

@@ -32,7 +32,8 @@ from datetime import date, timedelta
 from typing import BinaryIO
 
 import jaconv
-from stdnum.jp import in_ as my_number
+
+from core.text_safety import codepoint, contains_my_number, forbidden_control
 
 from .dates import late_elderly_start
 from .models import (
@@ -303,8 +304,6 @@ class ParsedRows:
 # Cell helpers
 
 _MY_NUMBER_HEADER = re.compile(r"個人番号|マイナンバー|まいなんばー|mynumber|kojin", re.IGNORECASE)
-_DIGIT_SEPARATORS = re.compile(r"[\s\-‐‑‒–—―−ー]")
-_TWELVE_DIGITS = re.compile(r"(?<![0-9])[0-9]{12}(?![0-9])")
 _DATE = re.compile(r"^([0-9]{4})([-/])([0-9]{1,2})\2([0-9]{1,2})$")
 _EDABAN = re.compile(r"^[0-9]{2}$")
 _POSTAL = re.compile(r"^([0-9]{3})-?([0-9]{4})$")
@@ -319,20 +318,8 @@ def header_names_my_number(name: str) -> bool:
 
 
 def looks_like_my_number(value: str) -> bool:
-    """A 12-digit number passing the My Number check digit, as the whole cell (spaces and hyphens
-    ignored) or standing alone inside it (e.g. written into 住所)."""
-    if len(value) < 12:
-        return False  # fast path: most cells (dates, codes, short names) cannot hold 12 digits
-    folded = unicodedata.normalize("NFKC", value)
-    compact = _DIGIT_SEPARATORS.sub("", folded)
-    if (
-        len(compact) == 12
-        and compact.isascii()
-        and compact.isdigit()
-        and my_number.is_valid(compact)
-    ):
-        return True
-    return any(my_number.is_valid(m) for m in _TWELVE_DIGITS.findall(folded))
+    """A My Number anywhere in the cell, in any writing (core.text_safety: the one detector)."""
+    return contains_my_number(value)
 
 
 def _shown(value: str) -> str:
@@ -412,7 +399,10 @@ def _check_header(header: list[str], expected: tuple[str, ...]) -> list[RowError
     if tuple(header) != expected:
         missing = [c for c in expected if c not in header]
         unknown = [c for c in header if c not in expected]
+        duplicated = [c for c in expected if header.count(c) > 1]
         detail = []
+        if duplicated:
+            detail.append("重複している列: " + "、".join(duplicated))
         if missing:
             detail.append("不足: " + "、".join(missing))
         if unknown:
@@ -448,6 +438,16 @@ def _check_cells(
         )
         for column, value in zip(columns, cells, strict=True)
         if looks_like_my_number(value)
+    ]
+    errors += [
+        RowError(
+            line,
+            column,
+            f"使用できない制御文字または文字の向きを変える記号({codepoint(bad)})があります"
+            "(値は表示しません)",
+        )
+        for column, value in zip(columns, cells, strict=True)
+        if (bad := forbidden_control(value)) is not None
     ]
     return dict(zip(columns, cells, strict=True)), errors
 

@@ -841,7 +841,12 @@ def registration_status_import(
 ) -> StatusImportSummary:
     """Import the monthly マイナ保険証 利用登録状況 file as a new dated snapshot (rules.md
     "Registration-status import"): earlier snapshots are never changed, so the status used by any
-    past run can be reproduced. Whole or not at all; `dry_run` rolls back."""
+    past run can be reproduced. Whole or not at all; `dry_run` rolls back. A 基準日 after today is
+    refused: the file cannot describe a day that has not come."""
+    if as_of > timezone.localdate():
+        raise ImportRefused(
+            [RowError(None, "基準日", f"{as_of:%Y-%m-%d} は今日より後の日付です(基準日は今日以前)")]
+        )
     progress = progress or _noop
     serialize_registry_imports()
     stage = Stage("import_stage_statuses", _STATUS_STAGE)

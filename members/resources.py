@@ -27,6 +27,7 @@ from .importing import (
     MAX_REPORTED_ERRORS,
     ImportRefused,
     ParsedCsv,
+    RowError,
     looks_like_my_number,
     read_csv_bytes,
 )
@@ -51,7 +52,23 @@ class JapaneseCSV(base_formats.CSV):
 
     def create_dataset(self, in_stream, **kwargs) -> tablib.Dataset:
         data = in_stream if isinstance(in_stream, bytes) else str(in_stream).encode("utf-8")
+        if b"\x00" in data[:65536]:
+            # an image, a spreadsheet (.xlsx) or another binary file: no CSV holds NUL bytes
+            raise ImportRefused(
+                [
+                    RowError(
+                        None,
+                        None,
+                        "CSVとして読めません(バイナリファイルです)。CSV形式で保存したファイルを選んでください",
+                    )
+                ]
+            )
         parsed = read_csv_bytes(data)  # ImportRefused for an undecodable or unreadable file
+        if not parsed.rows:
+            # the library's own answer would be in English ("No valid data to import")
+            raise ImportRefused(
+                [RowError(None, None, "データの行がありません(ヘッダー行だけのファイルです)")]
+            )
         width = len(parsed.header)
         dataset = tablib.Dataset(headers=[h or f"列{i + 1}" for i, h in enumerate(parsed.header)])
         for _, cells in parsed.rows:

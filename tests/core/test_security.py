@@ -143,3 +143,52 @@ def test_log_lines_and_tracebacks_never_carry_a_my_number():
     assert "取込エラー 行2" in output and "ValueError" in output
     assert VALID_MY_NUMBER not in output
     assert output.count(MASK) == 2
+
+
+def test_a_lockout_is_by_the_user_name_and_ip_pair(client, clerk, clerk2):
+    """Five wrong passwords for one user lock that user at that address, not the other users behind
+    the same address (issue 12)."""
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post(LOGIN, {"username": "clerk", "password": "wrong", "next": "/admin/"})
+    locked = client.post(LOGIN, {"username": "clerk", "password": PASSWORD, "next": "/admin/"})
+    assert locked.status_code == 429
+    other = client.post(LOGIN, {"username": "clerk2", "password": PASSWORD, "next": "/admin/"})
+    assert other.status_code == 302 and other["Location"] == "/admin/"
+    assert client.session["_auth_user_id"] == str(clerk2.pk)
+    # the same user from another address is not locked either
+    client.logout()
+    elsewhere = client.post(
+        LOGIN,
+        {"username": "clerk", "password": PASSWORD, "next": "/admin/"},
+        REMOTE_ADDR="10.0.0.9",
+    )
+    assert elsewhere.status_code == 302
+
+
+def test_the_lockout_page_is_in_japanese_with_the_wait(client, clerk):
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post(LOGIN, {"username": "clerk", "password": "wrong", "next": "/admin/"})
+    page = client.post(LOGIN, {"username": "clerk", "password": "wrong", "next": "/admin/"})
+    text = page.content.decode()
+    assert page.status_code == 429
+    assert "ログインが一時的に制限されています" in text and "15分たってから" in text
+    assert "Account locked" not in text
+
+
+def test_scripts_run_only_from_static_files(admin_client, db):
+    """script-src has no 'unsafe-inline', and no page the admin serves carries an inline script or
+    an event-handler attribute that the policy would then block (issue 12)."""
+    policy = admin_client.get("/admin/")["Content-Security-Policy"]
+    script_src = next(d for d in policy.split(";") if d.strip().startswith("script-src"))
+    assert "'unsafe-inline'" not in script_src and "'self'" in script_src
+    pages = ["/admin/", LOGIN]
+    for model in admin.site._registry:
+        info = f"admin:{model._meta.app_label}_{model._meta.model_name}"
+        pages += [reverse(f"{info}_changelist"), reverse(f"{info}_add")]
+    inline = re.compile(r"<script(?![^>]*\bsrc=)(?![^>]*application/json)[^>]*>", re.I)
+    handler = re.compile(r"<[^>]+\son(click|change|submit|load|input)=", re.I)
+    for url in pages:
+        response = admin_client.get(url, follow=True)
+        html = response.content.decode()
+        assert not inline.search(html), (url, inline.search(html).group(0))
+        assert not handler.search(html), url

@@ -96,3 +96,20 @@ def test_deploy_check_warns_about_the_development_defaults(tmp_path):
     result = manage(tmp_path, "check", "--deploy", "--fail-level", "WARNING", DEBUG="1")
     assert result.returncode != 0
     assert "security.W018" in result.stdout + result.stderr  # DEBUG=True in deployment
+
+
+def test_production_with_debug_refuses_to_start(tmp_path):
+    import secrets
+
+    env = {**PRODUCTION_ENV, "DEBUG": "1", "SECRET_KEY": secrets.token_urlsafe(50)}
+    result = manage(tmp_path, "check", **env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and "DEBUG=1 is not allowed" in result.stderr
+
+
+def test_production_with_the_development_secret_key_refuses_to_start(tmp_path):
+    from config.settings import _DEV_SECRET
+
+    result = manage(tmp_path, "check", SECRET_KEY=_DEV_SECRET, **PRODUCTION_ENV)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and "development key" in result.stderr

@@ -50,8 +50,11 @@ def test_a_holder_with_an_uncovered_character_is_reported_not_printed(
 
     run = execute_run(clerk, supervisor)
 
-    # the rest of the run goes on and the run completes, showing who was left out
-    assert run.state == RunState.DONE
+    # the rest of the run goes on; the run is not 完了 but 印刷未了, naming who was left out and
+    # what to do (issue 12: 完了 means every target has its printed page)
+    assert run.state == RunState.PRINT_INCOMPLETE
+    assert bad.key in run.error and child.key in run.error and "render_certificate" in run.error
+    assert "2名の資格確認書は交付済みですが印刷されていません" in run.error
     doc = GeneratedDocument.objects.get(run=run)
     skipped = {s["person"]: s for s in doc.skipped}
     assert set(skipped) == {bad.key, child.key}
@@ -108,4 +111,55 @@ def test_unprintable_address_holds_back_the_whole_home_household(clerk, supervis
     assert {s["person"] for s in doc.skipped} == {m.key, d.key}
     assert all(s["field"] == "住所" and s["characters"] == ["U+E001"] for s in doc.skipped)
     assert not doc.file and doc.page_count == 0 and doc.certificate_pages == 0
-    assert run.state == RunState.DONE
+    assert run.state == RunState.PRINT_INCOMPLETE and m.key in run.error
+
+
+@pytest.mark.django_db
+def test_a_run_with_every_page_printed_is_done(clerk, supervisor, media_root):
+    employer = Employer.objects.create(code="E001", name="株式会社テスト")
+    ok = make_member(name="山田 太郎", employer=employer)
+    set_status([(ok, "未登録", None)])
+    run = execute_run(clerk, supervisor)
+    assert run.state == RunState.DONE and run.error == ""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_execute_wait_exits_non_zero_saying_who_was_not_printed(clerk, supervisor, media_root):
+    """issuance_run execute --wait on a run that left holders out of printing: exit status non-zero,
+    the last line names them and what to do; the run list and the run page show 印刷未了."""
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+    from django.test import Client
+    from django.urls import reverse
+
+    from certificates.services import run_approve, run_create
+
+    from .conftest import ISSUE, STATUS_DATE, VALID_UNTIL
+
+    employer = Employer.objects.create(code="E001", name="株式会社テスト")
+    ok = make_member(name="山田 太郎", employer=employer)
+    bad = make_member(name="田中\ue000子", kana="タナカ ヒロコ", employer=employer)
+    set_status([(p, "未登録", None) for p in (ok, bad)])
+    run = run_create(
+        status_date=STATUS_DATE, issue_date=ISSUE, valid_until=VALID_UNTIL, acting_user=clerk
+    )
+    run_approve(run=run, acting_user=supervisor)
+    out = StringIO()
+    # committed for real: the hand-over to documents runs on commit, the tasks in-process
+    with pytest.raises(CommandError) as exc:
+        call_command("issuance_run", "execute", str(run.pk), "--wait", "--poll", "0.01", stdout=out)
+    last_line = str(exc.value).splitlines()[-1]
+    assert bad.key in last_line and "印刷されていません" in last_line
+    assert "render_certificate" in last_line
+    run.refresh_from_db()
+    assert run.state == RunState.PRINT_INCOMPLETE
+    client = Client()
+    client.force_login(clerk)
+    listing = client.get(reverse("admin:certificates_issuancerun_changelist")).content.decode()
+    assert "印刷未了" in listing
+    page = client.get(reverse("admin:certificates_issuancerun_change", args=[run.pk]))
+    assert "印刷未了" in page.content.decode() and bad.key in page.content.decode()
+    # executing it again changes nothing and says why
+    with pytest.raises(CommandError, match="印刷未了"):
+        call_command("issuance_run", "execute", str(run.pk), stdout=StringIO())

@@ -95,6 +95,11 @@ class Command(BaseCommand):
     def _execute(self, opts):
         run = _run(opts["run_id"])
         user = _user(opts["by"], SUPERVISOR) if opts["by"] else None
+        if run.state == RunState.RUNNING:
+            # another execute (or the admin's) is on it: this one only continues what is left
+            self.stdout.write(
+                f"一括交付 #{run.pk} は実行中です。残りがあれば続きを交付し、完了を待ちます"
+            )
         run = run_execute(run=run, acting_user=user)
         self.stdout.write(
             f"一括交付 #{run.pk}: 交付 {run.issued_count}/{run.target_count}件（{run.get_state_display()}）"
@@ -111,6 +116,9 @@ class Command(BaseCommand):
             detail = "、".join(f"{r} {n}件" for r, n in sorted(by_reason.items()))
             self.stdout.write(f"交付見送り(資格なし): {run.skipped_count}件（{detail}）")
         if not opts["wait"]:
+            run.refresh_from_db()
+            if run.state == RunState.PRINT_INCOMPLETE:  # rendered in-process (no broker)
+                raise CommandError(run.error)
             return
         deadline = time.monotonic() + opts["timeout"]
         while True:
@@ -118,6 +126,9 @@ class Command(BaseCommand):
             if run.state == RunState.DONE:
                 self.stdout.write(f"一括交付 #{run.pk} は完了しました")
                 return
+            if run.state == RunState.PRINT_INCOMPLETE:
+                # not 完了: exits non-zero, the last line says who is missing and what to do
+                raise CommandError(run.error)
             if run.state == RunState.FAILED:
                 raise CommandError(f"一括交付 #{run.pk} は失敗しました: {run.error}")
             if time.monotonic() >= deadline:

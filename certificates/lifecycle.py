@@ -15,19 +15,21 @@ from datetime import date, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import CharField, Exists, F, OuterRef, Q, Subquery
+from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
 from core.models import AuditEvent, audit_event
 from members.models import Person, RegistrationStatus, RegistrationStatusValue
 
+from . import retire_sql
 from .models import Certificate, CertificateState, Route
+from .retire_sql import NOTE_EXPIRED
 
 RETURN_DAYS = (
     5  # 健康保険法施行規則§51: returned within 5 days of the 資格喪失 (seed notice: 5日以内)
 )
 NOTE_MYNA_REGISTERED = "マイナ保険証登録"
-NOTE_EXPIRED = "有効期限切れ"
 NOTE_EXPIRED_UNRETURNED = "有効期限切れ(未返却)"
 
 _STATE_FIELDS = ["state", "state_note", "state_changed_at", "updated_at"]
@@ -198,100 +200,90 @@ def certificates_record_returns(
     return done
 
 
+def _user_id(user) -> int | None:
+    return user.pk if user is not None else None
+
+
 @transaction.atomic
-def certificates_expire(*, today: date, acting_user=None) -> list[Certificate]:
+def certificates_expire(*, today: date, acting_user=None) -> list[int]:
     """Store what effective_state() already shows: a certificate past its 有効期限 needs no return.
 
     Stored 有効 → 返却不要 (有効期限切れ). A 返却待ち certificate whose 有効期限 has passed is no longer
     chased either: it cannot be used any more, and the seed notice tells holders to dispose of
     expired ones (返却不要, 有効期限切れ(未返却)). Safe to run twice: the second run finds nothing.
-    """
+
+    Set-wise (certificates.retire_sql; a run's uniform expiry makes the whole population expire
+    on one night): per previous state, one locking SELECT, one UPDATE, one INSERT … SELECT of the
+    history rows and one of the audit events. Returns the ids of the certificates changed."""
     now = timezone.now()
-    changed = []
-    qs = Certificate.objects.select_for_update().filter(
-        state__in=[CertificateState.ACTIVE, CertificateState.RETURN_PENDING],
-        valid_until__lt=today,
-    )
-    for cert in qs:
-        was = cert.state
-        cert.state = CertificateState.NO_RETURN
-        cert.state_note = (
-            NOTE_EXPIRED if was == CertificateState.ACTIVE else NOTE_EXPIRED_UNRETURNED
+    changed: list[int] = []
+    for was, note in (
+        (CertificateState.ACTIVE, NOTE_EXPIRED),
+        (CertificateState.RETURN_PENDING, NOTE_EXPIRED_UNRETURNED),
+    ):
+        ids = retire_sql.locked_ids("c.state = %s AND c.valid_until < %s", [was, today])
+        retire_sql.set_state(
+            ids,
+            state=CertificateState.NO_RETURN,
+            note=note,
+            now=now,
+            user_id=_user_id(acting_user),
+            audit=retire_sql.Audit(
+                "certificate.expired",
+                constants={"previous_state": was.value},
+                columns={"valid_until": "valid_until"},
+            ),
         )
-        cert.state_changed_at = now
-        cert.save(update_fields=_STATE_FIELDS)
-        audit_event(
-            action="certificate.expired",
-            actor=acting_user,
-            obj=cert,
-            previous_state=was,
-            valid_until=cert.valid_until.isoformat(),
-        )
-        changed.append(cert)
-    return changed
+        changed += ids
+    return sorted(changed)
 
 
-def _latest_status_by_person(
-    person_ids: Iterable[int], *, on: date
-) -> dict[int, RegistrationStatus]:
-    latest: dict[int, RegistrationStatus] = {}
-    rows = (
-        RegistrationStatus.objects.filter(person_id__in=list(person_ids), as_of__lte=on)
-        .order_by("person_id", "-as_of", "-snapshot_id")
-        .only("person_id", "as_of", "status", "snapshot_id")
-    )
-    for row in rows:
-        latest.setdefault(row.person_id, row)
-    return latest
-
-
-def _registration_basis(cert: Certificate) -> date:
-    """The status date the certificate was decided on: the run's 基準日, else its 交付年月日."""
-    return cert.run.status_date if cert.run_id else cert.issue_date
-
-
-def _apply_registered(certs: list[Certificate], *, today: date, acting_user) -> list[Certificate]:
+def _apply_registered(candidates, *, today: date, acting_user) -> list[int]:
     """Certificates made unnecessary by マイナ保険証 registration become 返却不要.
 
     A holder's *latest* status (on or before today) must be 登録済, dated after the status the
-    certificate was decided on, and the holder must not be 要配慮者 (who keeps theirs, rules.md)."""
-    latest = _latest_status_by_person({c.person_id for c in certs}, on=today)
-    now = timezone.now()
-    changed = []
-    for cert in certs:
-        status = latest.get(cert.person_id)
-        if status is None or status.status != RegistrationStatusValue.REGISTERED:
-            continue
-        if cert.person.needs_consideration or status.as_of <= _registration_basis(cert):
-            continue
-        cert.state = CertificateState.NO_RETURN
-        cert.state_note = NOTE_MYNA_REGISTERED
-        cert.state_changed_at = now
-        cert.save(update_fields=_STATE_FIELDS)
-        audit_event(
-            action="certificate.no_return_registered",
-            actor=acting_user,
-            obj=cert,
-            status_as_of=status.as_of.isoformat(),
-            snapshot=status.snapshot_id,
-        )
-        changed.append(cert)
-    return changed
-
-
-def _locked(ids) -> list[Certificate]:
-    """Lock the still-有効 certificates among `ids` (a subquery: the join through the statuses may
-    repeat a certificate, and PostgreSQL allows no FOR UPDATE with DISTINCT)."""
-    return list(
+    certificate was decided on (the run's 基準日, else its 交付年月日), and the holder must not be
+    要配慮者 (who keeps theirs, rules.md). `candidates`: a queryset of certificate pks. One
+    locking query decides; the changes are written set-wise, one set per status file (snapshot)
+    that made them. Returns the ids of the certificates changed."""
+    latest = RegistrationStatus.objects.filter(
+        person_id=OuterRef("person_id"), as_of__lte=today
+    ).order_by("-as_of", "-snapshot_id")
+    rows = list(
         Certificate.objects.select_for_update(of=("self",))
-        .select_related("person", "run")
-        .filter(pk__in=ids, state=CertificateState.ACTIVE)
+        .filter(pk__in=candidates, state=CertificateState.ACTIVE)
+        .filter(person__needs_consideration=False)
+        .annotate(
+            latest_status=Subquery(latest.values("status")[:1]),
+            latest_as_of=Subquery(latest.values("as_of")[:1]),
+            latest_snapshot=Subquery(latest.values("snapshot_id")[:1]),
+            basis=Coalesce("run__status_date", "issue_date"),
+        )
+        .filter(latest_status=RegistrationStatusValue.REGISTERED, latest_as_of__gt=F("basis"))
         .order_by("pk")
+        .values_list("pk", "latest_as_of", "latest_snapshot")
     )
+    by_status: dict[tuple[date, int], list[int]] = {}
+    for pk, as_of, snapshot_id in rows:
+        by_status.setdefault((as_of, snapshot_id), []).append(pk)
+    now = timezone.now()
+    for (as_of, snapshot_id), ids in sorted(by_status.items()):
+        retire_sql.set_state(
+            ids,
+            state=CertificateState.NO_RETURN,
+            note=NOTE_MYNA_REGISTERED,
+            now=now,
+            user_id=_user_id(acting_user),
+            audit=retire_sql.Audit(
+                "certificate.no_return_registered",
+                constants={"status_as_of": as_of.isoformat(), "snapshot": snapshot_id},
+            ),
+        )
+    return [pk for pk, _, _ in rows]
 
 
 @transaction.atomic
-def certificates_apply_registration_snapshot(*, snapshot, acting_user=None) -> list[Certificate]:
+def certificates_apply_registration_snapshot(*, snapshot, acting_user=None) -> list[int]:
     """Run after each registration-status import (members' import calls this with the new
     RegistrationSnapshot): active certificates of the persons in the snapshot whose latest status is
     now 登録済 become 返却不要 (state_note マイナ保険証登録), except for 要配慮者."""
@@ -302,11 +294,11 @@ def certificates_apply_registration_snapshot(*, snapshot, acting_user=None) -> l
         person__registration_statuses__snapshot=snapshot,
         person__registration_statuses__status=RegistrationStatusValue.REGISTERED,
     ).values("pk")
-    return _apply_registered(_locked(ids), today=today, acting_user=acting_user)
+    return _apply_registered(ids, today=today, acting_user=acting_user)
 
 
 @transaction.atomic
-def certificates_apply_registration_status(*, today: date, acting_user=None) -> list[Certificate]:
+def certificates_apply_registration_status(*, today: date, acting_user=None) -> list[int]:
     """The daily sweep of the same rule over every active certificate (catches a snapshot imported
     without the hook, or a 要配慮者 flag removed since)."""
     ids = Certificate.objects.filter(
@@ -315,7 +307,7 @@ def certificates_apply_registration_status(*, today: date, acting_user=None) -> 
         person__registration_statuses__status=RegistrationStatusValue.REGISTERED,
         person__needs_consideration=False,
     ).values("pk")
-    return _apply_registered(_locked(ids), today=today, acting_user=acting_user)
+    return _apply_registered(ids, today=today, acting_user=acting_user)
 
 
 def overdue_returns_q(today: date) -> Q:
@@ -324,34 +316,32 @@ def overdue_returns_q(today: date) -> Q:
 
 
 @transaction.atomic
-def certificates_mark_overdue(*, today: date, acting_user=None) -> list[Certificate]:
+def certificates_mark_overdue(*, today: date, acting_user=None) -> list[int]:
     """Flag the returns that became overdue: one audit event per certificate the first time it is
     seen overdue (the overdue list itself is computed live, so nothing else is stored). Running twice
-    on the same day, or the next day, flags nothing new."""
-    overdue = list(
-        Certificate.objects.select_for_update().filter(overdue_returns_q(today)).order_by("pk")
+    on the same day, or the next day, flags nothing new. Set-wise: the overdue certificates are
+    locked (a concurrent run waits here), then the ones never flagged get their events in one
+    INSERT … SELECT. Returns their ids."""
+    overdue = Certificate.objects.filter(overdue_returns_q(today))
+    list(overdue.select_for_update().order_by("pk").values_list("pk", flat=True))
+    flagged = AuditEvent.objects.filter(
+        action="certificate.return_overdue",
+        object_type=Certificate._meta.label,
+        object_id=Cast(OuterRef("pk"), CharField()),
     )
-    flagged_ids = set(
-        AuditEvent.objects.filter(
-            action="certificate.return_overdue",
-            object_type=Certificate._meta.label,
-            object_id__in=[str(c.pk) for c in overdue],
-        ).values_list("object_id", flat=True)
+    # a new statement: sees the events a concurrent run committed while this one waited
+    ids = list(overdue.filter(~Exists(flagged)).order_by("pk").values_list("pk", flat=True))
+    retire_sql.insert_audit_events(
+        ids,
+        audit=retire_sql.Audit(
+            "certificate.return_overdue",
+            constants={"as_of": today.isoformat()},
+            columns={"number": "number", "return_due": "return_due"},
+        ),
+        now=timezone.now(),
+        user_id=_user_id(acting_user),
     )
-    flagged = []
-    for cert in overdue:
-        if str(cert.pk) in flagged_ids:
-            continue
-        audit_event(
-            action="certificate.return_overdue",
-            actor=acting_user,
-            obj=cert,
-            number=cert.number,
-            return_due=cert.return_due.isoformat(),
-            as_of=today.isoformat(),
-        )
-        flagged.append(cert)
-    return flagged
+    return ids
 
 
 @transaction.atomic

@@ -9,14 +9,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
-from simple_history.utils import bulk_update_with_history
 
+from core.db import analyze_if_stale
 from core.models import audit_event
 from core.roles import CLERK, SUPERVISOR, user_has_role
 from members.dates import add_months
-from members.models import Person
+from members.models import Person, RegistrationStatus
 
-from . import issue_sql, selection_sql
+from . import issue_sql, retire_sql, selection_sql
 from .lifecycle import certificates_require_return
 from .models import (
     Certificate,
@@ -239,6 +239,7 @@ def run_create(
     """Freeze the target list of a new run (the preview the approver sees) with its summary."""
     _require_role(acting_user, CLERK, SUPERVISOR, action="一括交付を作成")
     _validate_run_dates(status_date=status_date, issue_date=issue_date, valid_until=valid_until)
+    analyze_if_stale(Person, RegistrationStatus, Certificate)  # issue 18: right after an import
     # Refuse while an approved run waits or is still issuing: its certificates would make this
     # run's frozen list wrong (rules.md: a person never holds two). A run approved while this one
     # is being built is caught later by _refuse_stale (it starts after this run's created_at).
@@ -414,42 +415,26 @@ def _run_issue_batch(*, run_id: int, acting_user, batch_size: int) -> tuple[int,
         .values_list("pk", "lost_on")
     )
     now = timezone.now()
-
-    active = list(
-        Certificate.objects.select_for_update()
-        .filter(person_id__in=person_ids, state=CertificateState.ACTIVE)
-        .order_by("pk")
-    )
-    replaced = {replaces_id for _, _, replaces_id in todo if replaces_id}
-    retired = []
-    blocking = []
-    for cert in active:
-        if cert.valid_until < run.issue_date:
-            cert.state_note = "有効期限切れ"
-        elif cert.pk in replaced:
-            cert.state_note = "更新"
-        else:
-            blocking.append(cert)
-            continue
-        cert.state = CertificateState.NO_RETURN
-        cert.state_changed_at = now
-        retired.append(cert)
-    if blocking:
-        names = "、".join(f"{c.person} (証明書番号 {c.number})" for c in blocking[:20])
-        more = f" ほか{len(blocking) - 20}件" if len(blocking) > 20 else ""
+    reason = f"一括交付 #{run.pk}"
+    # The certificates the batch supersedes are retired set-wise (certificates.retire_sql, issue
+    # 18: bulk_update's CASE over the batch made a renewal run quadratic).
+    batch = {"run_id": run.pk, "after_pk": after_pk, "last_pk": last_pk}
+    blocking_ids = retire_sql.blocking_certificates(**batch, issue_date=run.issue_date)
+    if blocking_ids:
+        blocking = Certificate.objects.select_related("person").filter(pk__in=blocking_ids[:20])
+        names = "、".join(f"{c.person} (証明書番号 {c.number})" for c in blocking.order_by("pk"))
+        more = f" ほか{len(blocking_ids) - 20}件" if len(blocking_ids) > 20 else ""
         raise RunConflict(
             f"一括交付の作成後に有効な資格確認書が交付された対象者がいます: {names}{more}。"
             "その資格確認書を処理してから再実行してください"
         )
-    reason = f"一括交付 #{run.pk}"
-    if retired:
-        bulk_update_with_history(
-            retired,
-            Certificate,
-            ["state", "state_note", "state_changed_at"],
-            default_user=acting_user,
-            default_change_reason=reason,
-        )
+    retired = retire_sql.retire_superseded(
+        **batch,
+        issue_date=run.issue_date,
+        now=now,
+        user_id=acting_user.pk if acting_user is not None else None,
+        reason=reason,
+    )
 
     # The certificates and their history rows are written by PostgreSQL/SQLite from the frozen
     # targets (issue 8: building model objects was most of the issuing time), numbered in target
@@ -488,7 +473,7 @@ def _run_issue_batch(*, run_id: int, acting_user, batch_size: int) -> tuple[int,
         count=count,
         first=block[0],
         last=block[1],
-        retired=len(retired),
+        retired=retired,
     )
     return count, last_pk
 

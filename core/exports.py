@@ -30,6 +30,8 @@ from django.db import models
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from members.formats import MEMBER_COLUMNS
+
 from .roles import is_history_model
 
 ENCODINGS = ("utf-8-sig", "cp932")
@@ -351,29 +353,6 @@ def _returns_rows(qs: QuerySet) -> Iterator[list]:
         ]
 
 
-# The members import format of rules.md, so that an export can be read back.
-MEMBERS_HEADER = (
-    "事業所記号",
-    "事業所名称",
-    "記号",
-    "番号",
-    "枝番",
-    "本人家族区分",
-    "被保険者種別",
-    "氏名",
-    "氏名カナ",
-    "生年月日",
-    "性別",
-    "郵便番号",
-    "住所",
-    "資格取得年月日",
-    "資格喪失年月日",
-    "任意継続満了日",
-    "標準報酬月額",
-    "要配慮者",
-)
-
-
 def _members_rows(qs: QuerySet) -> Iterator[list]:
     values = qs.values_list(
         "employer__code",
@@ -531,7 +510,7 @@ DATASETS: dict[str, Dataset] = {
         name="members",
         label="加入者",
         model_label="members.Person",
-        header=MEMBERS_HEADER,
+        header=MEMBER_COLUMNS,
         rows=_members_rows,
         order_by=("kigo", "bango", "edaban"),
     ),

@@ -19,18 +19,22 @@ message never repeats the value.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+import os
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import BinaryIO
 
 import jaconv
 from stdnum.jp import in_ as my_number
 
 from .dates import late_elderly_start
+from .formats import MEMBER_COLUMNS, STATUS_COLUMNS
 from .models import (
     InsuredType,
     LossReason,
@@ -39,28 +43,6 @@ from .models import (
     Relationship,
     Sex,
 )
-
-MEMBER_COLUMNS: tuple[str, ...] = (
-    "事業所記号",
-    "事業所名称",
-    "記号",
-    "番号",
-    "枝番",
-    "本人家族区分",
-    "被保険者種別",
-    "氏名",
-    "氏名カナ",
-    "生年月日",
-    "性別",
-    "郵便番号",
-    "住所",
-    "資格取得年月日",
-    "資格喪失年月日",
-    "任意継続満了日",
-    "標準報酬月額",
-    "要配慮者",
-)
-STATUS_COLUMNS: tuple[str, ...] = ("記号", "番号", "枝番", "登録状況", "電子証明書有効期限")
 
 MAX_REPORTED_ERRORS = 100
 
@@ -95,18 +77,49 @@ class RowError:
 
 
 class ImportRefused(Exception):
-    """The file is refused as a whole; `errors` lists every problem found."""
+    """The file is refused as a whole; `errors` lists the problems found (the first
+    `MAX_KEPT_ERRORS` of a large file), `total` counts them all."""
 
-    def __init__(self, errors: Sequence[RowError]):
+    def __init__(self, errors: Sequence[RowError], *, total: int | None = None):
         self.errors = list(errors)
+        self.total = max(total or 0, len(self.errors))
         super().__init__(self.summary())
 
     def summary(self, limit: int = MAX_REPORTED_ERRORS) -> str:
-        lines = [f"取込を中止しました（{len(self.errors)}件のエラー、何も保存していません）"]
+        lines = [f"取込を中止しました（{self.total}件のエラー、何も保存していません）"]
         lines += [str(e) for e in self.errors[:limit]]
-        if len(self.errors) > limit:
-            lines.append(f"ほか{len(self.errors) - limit}件のエラーがあります")
+        if self.total > limit:
+            lines.append(f"ほか{self.total - limit}件のエラーがあります")
         return "\n".join(lines)
+
+
+# A file of a million bad rows must not need a million messages in memory: the first ones are kept
+# (in the order they are reported), the rest only counted.
+MAX_KEPT_ERRORS = 1000
+
+
+class ErrorCollector:
+    """The problems of one file, in report order: every one counted, the first `keep` kept."""
+
+    def __init__(self, keep: int = MAX_KEPT_ERRORS):
+        self.keep = keep
+        self.kept: list[RowError] = []
+        self.total = 0
+
+    def add(self, error: RowError) -> None:
+        self.total += 1
+        if len(self.kept) < self.keep:
+            self.kept.append(error)
+
+    def extend(self, errors: Iterable[RowError]) -> None:
+        for error in errors:
+            self.add(error)
+
+    def __bool__(self) -> bool:
+        return self.total > 0
+
+    def refusal(self) -> ImportRefused:
+        return ImportRefused(self.kept, total=self.total)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -165,6 +178,125 @@ def parse_csv(text: str) -> ParsedCsv:
 
 def read_csv_bytes(data: bytes) -> ParsedCsv:
     return parse_csv(decode_csv(data))
+
+
+_UNDECODABLE = (
+    "文字コードを判別できません。UTF-8（BOM付き可）またはShift_JIS（CP932）で保存してください"
+)
+_BLOCK = 1 << 18  # 256 KiB read at a time while the encoding is checked
+
+
+def detect_encoding(fh: BinaryIO) -> str:
+    """decode_csv's rule (strict UTF-8 first, then CP932) for a file read in blocks: the whole file
+    is checked before any row is looked at, so a bad byte near the end still refuses it whole."""
+    for encoding in ("utf-8-sig", "cp932"):
+        fh.seek(0)
+        decoder = codecs.getincrementaldecoder(encoding)()
+        try:
+            while block := fh.read(_BLOCK):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            continue
+        fh.seek(0)
+        return encoding
+    raise ImportRefused([RowError(None, None, _UNDECODABLE)])
+
+
+class CsvStream:
+    """A CSV file read as it is consumed (flat memory whatever its size): `header`, then `rows()`
+    yields (line number, cells) as parse_csv does — the header is line 1, blank lines are dropped,
+    a record that is not CSV refuses the file naming its line.
+
+    `source` is a path, bytes or a seekable binary file; `fraction()` tells how much has been read.
+    """
+
+    def __init__(self, source: str | os.PathLike | bytes | BinaryIO):
+        self._owned = None
+        if isinstance(source, bytes | bytearray):
+            fh: BinaryIO = io.BytesIO(source)
+        elif isinstance(source, str | os.PathLike):
+            fh = self._owned = open(source, "rb")  # noqa: SIM115 - closed by close()
+        else:
+            fh = source
+        self._fh = fh
+        fh.seek(0, os.SEEK_END)
+        self.size = fh.tell()
+        encoding = detect_encoding(fh)
+        self._text = io.TextIOWrapper(fh, encoding=encoding, newline="")
+        self._reader = csv.reader(self._text)
+        try:
+            self.header: list[str] = next(self._reader)
+        except StopIteration:
+            self.close()
+            raise ImportRefused(
+                [RowError(None, None, "ファイルが空です（ヘッダー行がありません）")]
+            ) from None
+        except csv.Error as exc:
+            self.close()
+            raise ImportRefused(
+                [RowError(1, None, f"CSVとして読み取れません（{exc.__class__.__name__}）")]
+            ) from None
+
+    def rows(self) -> Iterator[tuple[int, list[str]]]:
+        reader = self._reader
+        start = reader.line_num + 1
+        try:
+            for cells in reader:
+                if any(c.strip() for c in cells):
+                    yield start, cells
+                start = reader.line_num + 1
+        except csv.Error as exc:
+            raise ImportRefused(
+                [RowError(start, None, f"CSVとして読み取れません（{exc.__class__.__name__}）")]
+            ) from None
+
+    def fraction(self) -> float:
+        try:
+            return min(1.0, self._fh.tell() / self.size) if self.size else 1.0
+        except (OSError, ValueError):
+            return 1.0
+
+    def close(self) -> None:
+        try:
+            self._text.detach()  # the caller's file stays open (and is not closed by GC)
+        except (AttributeError, ValueError):
+            pass
+        if self._owned is not None:
+            self._owned.close()
+
+    def __enter__(self) -> CsvStream:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class ParsedRows:
+    """An already parsed file (the admin's preview holds it) with CsvStream's interface."""
+
+    def __init__(self, parsed: ParsedCsv):
+        self.header = parsed.header
+        self._rows = parsed.rows
+        self.size = len(parsed.rows)
+        self._done = 0
+
+    def rows(self) -> Iterator[tuple[int, list[str]]]:
+        for done, row in enumerate(self._rows, start=1):
+            self._done = done
+            yield row
+
+    def fraction(self) -> float:
+        return self._done / self.size if self.size else 1.0
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> ParsedRows:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
 
 
 # ---------------------------------------------------------------------------------------------

@@ -491,6 +491,192 @@ def project_import(a) -> None:
     emit({"seconds": seconds, "persons": Person.objects.count()})
 
 
+# --- issue 18: renewal, runs after an import, nightly jobs, monthly run, reissue ----------------
+
+
+def raw_renewal(a) -> None:
+    """The renewal by hand (bench_sql.RAW_RENEWAL_SQL), timed, rolled back; foreign keys checked
+    inside the timed statements as in raw_issue."""
+    params = _selection_params(a)
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM members_person")  # warm the connection
+        timings, retired, inserted = [], 0, 0
+        for _ in range(a.repeat):
+            cur.execute("BEGIN")
+            cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            started = time.perf_counter()
+            counts = []
+            for sql in bench_sql.RAW_RENEWAL_SQL:
+                cur.execute(sql, params)
+                counts.append(cur.rowcount)
+            timings.append(time.perf_counter() - started)
+            _, retired, inserted = counts
+            cur.execute("ROLLBACK")
+    emit({"seconds": min(timings), "all_seconds": timings, "retired": retired, "count": inserted})
+
+
+def run_facts(a) -> None:
+    """What a renewal run did: its certificates by 交付事由 and what it retired, by note."""
+    from certificates.models import Certificate, IssuanceRun
+
+    run = IssuanceRun.objects.get(pk=a.run)
+    issued = Counter(Certificate.objects.filter(run=run).values_list("reason", flat=True))
+    retired = Counter(
+        Certificate.objects.filter(replaced_by__run=run).values_list("state_note", flat=True)
+    )
+    expired_at_issue = Certificate.history.filter(
+        history_type="~", history_change_reason=f"一括交付 #{run.pk}"
+    ).count()
+    emit(
+        {
+            "issued_by_reason": dict(issued),
+            "renewed_by_note": dict(retired),
+            "retired_with_history": expired_at_issue,
+        }
+    )
+
+
+def delete_run(a) -> None:
+    """Remove a created (never approved) run and its frozen list, so the next create is again a
+    first run (first_run_after_import). Plain SQL: bench bookkeeping, not a project path."""
+    with connection.cursor() as cur:
+        cur.execute("DELETE FROM certificates_runtarget WHERE run_id = %s", [a.run])
+        cur.execute(
+            "DELETE FROM certificates_issuancerun WHERE id = %s AND state = '作成'", [a.run]
+        )
+        emit({"deleted": cur.rowcount})
+
+
+def nightly_prepare(a) -> None:
+    """Give the nightly jobs work on `--registered-on`: a registration file (as of that day) that
+    shows 登録済 for every 10th holder of a 有効 certificate, and every 100th other certificate
+    put to 返却待ち, due `--due` (overdue by then). Plain SQL (data, not the project's paths)."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "INSERT INTO members_registrationsnapshot (as_of, source_name, row_count, created_at) "
+            "VALUES (%s, 'bench', 0, now()) RETURNING id",
+            [a.registered_on],
+        )
+        snap = cur.fetchone()[0]
+        cur.execute(
+            """
+            INSERT INTO members_registrationstatus (snapshot_id, person_id, as_of, status, ec_expiry)
+            SELECT %s, c.person_id, %s, '登録済', NULL FROM certificates_certificate c
+            WHERE c.state = '有効' AND c.id %% 10 = 0
+            """,
+            [snap, a.registered_on],
+        )
+        registered = cur.rowcount
+        cur.execute(
+            """
+            UPDATE certificates_certificate SET state = '返却待ち', return_due = %s,
+                   return_route = route, state_note = '資格喪失(bench)'
+            WHERE state = '有効' AND id %% 100 = 1
+            """,
+            [a.due],
+        )
+        pending = cur.rowcount
+        cur.execute("ANALYZE")
+    emit({"registered": registered, "pending": pending})
+
+
+def raw_nightly(a) -> None:
+    """The nightly statements by hand (bench_sql.RAW_NIGHTLY_SQL), timed per step, rolled back."""
+    steps: dict[str, dict] = {}
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM certificates_certificate")
+        for name in bench_sql.RAW_NIGHTLY_SQL:
+            steps[name] = {"seconds": None, "rows": 0}
+        for _ in range(a.repeat):
+            cur.execute("BEGIN")
+            cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            for name, statements in bench_sql.RAW_NIGHTLY_SQL.items():
+                started = time.perf_counter()
+                rows = 0
+                for sql in statements:
+                    cur.execute(sql, {"today": date.fromisoformat(a.date)})
+                    rows += cur.rowcount
+                seconds = time.perf_counter() - started
+                best = steps[name]["seconds"]
+                steps[name] = {
+                    "seconds": seconds if best is None else min(best, seconds),
+                    "rows": rows,
+                }
+            cur.execute("ROLLBACK")
+    emit({"steps": steps, "seconds": sum(v["seconds"] for v in steps.values())})
+
+
+def nightly(a) -> None:
+    """The nightly jobs of daily_jobs_run, step by step in its order, each timed (its own
+    transaction, as in daily_jobs_run)."""
+    from certificates import lifecycle
+    from members.services import persons_apply_75th_birthday
+
+    today = date.fromisoformat(a.date)
+    steps = {}
+    for name, job in (
+        ("75歳到達", lambda: persons_apply_75th_birthday(on=today)),
+        ("有効期限切れ", lambda: lifecycle.certificates_expire(today=today)),
+        ("マイナ保険証登録", lambda: lifecycle.certificates_apply_registration_status(today=today)),
+        ("返却期限超過", lambda: lifecycle.certificates_mark_overdue(today=today)),
+    ):
+        started = time.perf_counter()
+        rows = len(job())
+        steps[name] = {"seconds": time.perf_counter() - started, "rows": rows}
+    emit({"steps": steps, "seconds": sum(v["seconds"] for v in steps.values())})
+
+
+def monthly_lapses(a) -> None:
+    """One month's lapses: every `--every`-th qualified 本人 (with their dependents) loses cover
+    on `--lost-on`. Plain SQL: the registry as the month's import leaves it; the run is timed."""
+    with connection.cursor() as cur:
+        cur.execute(
+            """
+            UPDATE members_person p SET lost_on = %(lost_on)s, loss_reason = '退職'
+            WHERE p.lost_on IS NULL AND p.acquired_on < %(lost_on)s
+              AND coalesce(p.member_id, p.id) %% %(every)s = 0
+            """,
+            {"lost_on": a.lost_on, "every": a.every},
+        )
+        emit({"lapsed": cur.rowcount})
+
+
+def reissue(a) -> None:
+    """A 記載事項変更 reissue through fees.services (as the admin calls it), with every certificate of
+    the table in place; the documents are only enqueued (CELERY_BROKER_URL). Timed per call."""
+    from certificates.lifecycle import return_route_for
+    from certificates.models import Certificate
+    from core.roles import CLERK, user_for_role
+    from fees.services import reissue_application_receive_change
+
+    clerk = user_for_role("clerk", CLERK)
+    today = date.fromisoformat(a.date)
+    certs = list(
+        Certificate.objects.filter(state="有効", valid_until__gt=today)
+        .select_related("person")
+        .order_by("?")[: a.count]
+    )
+    timings = []
+    for cert in certs:
+        started = time.perf_counter()
+        reissue_application_receive_change(
+            certificate=cert,
+            route=return_route_for(cert.person),
+            received_on=today,
+            issue_date=today,
+            acting_user=clerk,
+        )
+        timings.append(time.perf_counter() - started)
+    emit(
+        {
+            "certificates": Certificate.objects.count(),
+            "seconds": timings,
+            "max_seconds": max(timings),
+            "median_seconds": sorted(timings)[len(timings) // 2],
+        }
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="step", required=True)
@@ -519,6 +705,24 @@ def main() -> None:
     p.add_argument("--rows", type=int, required=True)
     sub.add_parser("raw-import").add_argument("path")
     sub.add_parser("project-import").add_argument("path")
+    p = sub.add_parser("raw-renewal")
+    dates(p)
+    p.add_argument("--repeat", type=int, default=2)
+    sub.add_parser("run-facts").add_argument("--run", type=int, required=True)
+    sub.add_parser("delete-run").add_argument("--run", type=int, required=True)
+    p = sub.add_parser("nightly-prepare")
+    p.add_argument("--registered-on", required=True)
+    p.add_argument("--due", required=True)
+    p = sub.add_parser("raw-nightly")
+    p.add_argument("--date", required=True)
+    p.add_argument("--repeat", type=int, default=1)
+    sub.add_parser("nightly").add_argument("--date", required=True)
+    p = sub.add_parser("monthly-lapses")
+    p.add_argument("--lost-on", required=True)
+    p.add_argument("--every", type=int, default=100)
+    p = sub.add_parser("reissue")
+    p.add_argument("--date", required=True)
+    p.add_argument("--count", type=int, default=5)
     a = parser.parse_args()
     {
         "raw-issue": raw_issue,
@@ -531,6 +735,14 @@ def main() -> None:
         "members-csv": members_csv,
         "raw-import": raw_import,
         "project-import": project_import,
+        "raw-renewal": raw_renewal,
+        "run-facts": run_facts,
+        "delete-run": delete_run,
+        "nightly-prepare": nightly_prepare,
+        "raw-nightly": raw_nightly,
+        "nightly": nightly,
+        "monthly-lapses": monthly_lapses,
+        "reissue": reissue,
     }[a.step](a)
 
 

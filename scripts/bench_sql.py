@@ -158,3 +158,110 @@ WITH project AS (
 SELECT (SELECT count(*) FROM (SELECT * FROM raw EXCEPT SELECT * FROM project) x) AS only_raw,
        (SELECT count(*) FROM (SELECT * FROM project EXCEPT SELECT * FROM raw) y) AS only_project
 """
+
+
+# --- issue 18: the renewal, the nightly jobs -----------------------------------------------------
+
+# The certificate columns, written out by hand (the baselines do not read the project's models).
+CERT_COLUMNS = (
+    "id, number, reason, issue_date, valid_until, route, elderly_start, copay_ratio, "
+    "printed_name, printed_name_kana, registration_status, ec_expiry, state, state_changed_at, "
+    "state_note, return_due, return_route, returned_on, held_since, created_at, updated_at, "
+    "person_id, run_id, replaces_id"
+)
+
+# A renewal by hand: the selection kept once (the run's frozen list), one UPDATE … FROM retiring
+# the certificates it supersedes (expired before the issue date, or the one a target renews), one
+# INSERT … SELECT of the new certificates. Like RAW_ISSUE_SQL, no history or audit rows.
+RAW_RENEWAL_SQL = [
+    f"CREATE TEMP TABLE bench_renewal ON COMMIT DROP AS {SELECTION_SQL}",  # noqa: S608
+    """
+    UPDATE certificates_certificate c
+    SET state = '返却不要',
+        state_note = CASE WHEN c.valid_until < %(issue_date)s THEN '有効期限切れ' ELSE '更新' END,
+        state_changed_at = now(), updated_at = now()
+    FROM bench_renewal s
+    WHERE c.person_id = s.person_id AND c.state = '有効'
+      AND (c.valid_until < %(issue_date)s OR c.id = s.replaces_id)
+    """,
+    RAW_ISSUE_SQL.replace(f"FROM ({SELECTION_SQL}) s", "FROM bench_renewal s"),
+]
+
+
+def _changed_rows(action: str, detail: str) -> str:
+    """The history and audit rows of the certificates an UPDATE … RETURNING c.* changed."""
+    return f"""
+    , history AS (
+        INSERT INTO certificates_historicalcertificate ({CERT_COLUMNS}, history_date,
+            history_change_reason, history_type, history_user_id)
+        SELECT {CERT_COLUMNS}, now(), NULL, '~', NULL FROM changed
+    )
+    INSERT INTO core_auditevent (at, actor_id, action, object_type, object_id, detail)
+    SELECT now(), NULL, '{action}', 'certificates.Certificate', changed.id::text, {detail}
+    FROM changed
+    """  # noqa: S608
+
+
+# The nightly jobs by hand, on PostgreSQL: each change one statement (UPDATE … RETURNING feeding the
+# history and audit INSERTs). Parameter: today.
+RAW_NIGHTLY_SQL = {
+    "有効期限切れ": [
+        f"""
+        WITH changed AS (
+            UPDATE certificates_certificate c
+            SET state = '返却不要', state_note = '{note}', state_changed_at = now(),
+                updated_at = now()
+            WHERE c.state = '{was}' AND c.valid_until < %(today)s
+            RETURNING c.*
+        ) {
+            _changed_rows(
+                "certificate.expired",
+                f"jsonb_build_object('previous_state', '{was}', 'valid_until', changed.valid_until)",
+            )
+        }
+        """  # noqa: S608
+        for was, note in (("有効", "有効期限切れ"), ("返却待ち", "有効期限切れ(未返却)"))
+    ],
+    "マイナ保険証登録": [
+        f"""
+        WITH latest AS (
+            SELECT DISTINCT ON (rs.person_id) rs.person_id, rs.status, rs.as_of, rs.snapshot_id
+            FROM members_registrationstatus rs
+            WHERE rs.as_of <= %(today)s
+            ORDER BY rs.person_id, rs.as_of DESC, rs.snapshot_id DESC
+        ), changed AS (
+            UPDATE certificates_certificate c
+            SET state = '返却不要', state_note = 'マイナ保険証登録', state_changed_at = now(),
+                updated_at = now()
+            FROM latest l, members_person p
+            WHERE c.state = '有効' AND c.valid_until >= %(today)s
+              AND l.person_id = c.person_id AND l.status = '登録済'
+              AND p.id = c.person_id AND NOT p.needs_consideration
+              AND l.as_of > coalesce(
+                  (SELECT r.status_date FROM certificates_issuancerun r WHERE r.id = c.run_id),
+                  c.issue_date)
+            RETURNING c.*, l.as_of AS status_as_of, l.snapshot_id AS status_snapshot
+        ) {
+            _changed_rows(
+                "certificate.no_return_registered",
+                "jsonb_build_object('status_as_of', changed.status_as_of, "
+                "'snapshot', changed.status_snapshot)",
+            )
+        }
+        """  # noqa: S608
+    ],
+    "返却期限超過": [
+        """
+        INSERT INTO core_auditevent (at, actor_id, action, object_type, object_id, detail)
+        SELECT now(), NULL, 'certificate.return_overdue', 'certificates.Certificate', c.id::text,
+               jsonb_build_object('number', c.number, 'return_due', c.return_due,
+                                  'as_of', %(today)s::date)
+        FROM certificates_certificate c
+        WHERE c.state = '返却待ち' AND c.return_due < %(today)s AND c.valid_until >= %(today)s
+          AND NOT EXISTS (
+              SELECT 1 FROM core_auditevent a
+              WHERE a.action = 'certificate.return_overdue'
+                AND a.object_type = 'certificates.Certificate' AND a.object_id = c.id::text)
+        """
+    ],
+}

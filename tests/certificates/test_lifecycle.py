@@ -35,7 +35,7 @@ def test_expire_stores_no_return_for_active_past_expiry_and_keeps_the_rest():
     assert old.effective_state(t) == CertificateState.NO_RETURN  # derived before the job runs
     assert refresh(old).state == CertificateState.ACTIVE
     changed = certificates_expire(today=t)
-    assert [c.pk for c in changed] == [old.pk]
+    assert changed == [old.pk]
     old = refresh(old)
     assert old.state == CertificateState.NO_RETURN and old.state_note == "有効期限切れ"
     assert refresh(last_day).state == CertificateState.ACTIVE  # valid through its 有効期限
@@ -84,7 +84,7 @@ def test_later_snapshot_showing_registered_makes_the_certificate_no_return(clerk
     snap = snapshot(t - timedelta(days=5), [(p, "登録済", None)])
     changed = certificates_apply_registration_snapshot(snapshot=snap, acting_user=clerk)
     cert = refresh(cert)
-    assert [c.pk for c in changed] == [cert.pk]
+    assert changed == [cert.pk]
     assert cert.state == CertificateState.NO_RETURN
     assert cert.state_note == "マイナ保険証登録"
     assert AuditEvent.objects.get(action="certificate.no_return_registered").actor == clerk
@@ -118,7 +118,7 @@ def test_other_statuses_and_other_people_are_untouched(clerk):
     cd = issue(d, issue_date=t - timedelta(days=20), valid_until=t + timedelta(days=700))
     snap = snapshot(t, [(p, "未登録", None), (d, "登録済", None)])
     changed = certificates_apply_registration_snapshot(snapshot=snap)
-    assert [c.pk for c in changed] == [cd.pk]
+    assert changed == [cd.pk]
     assert refresh(cp).state == CertificateState.ACTIVE
     assert refresh(cq).state == CertificateState.ACTIVE
 
@@ -140,7 +140,7 @@ def test_daily_sweep_applies_the_rule_and_is_safe_to_run_twice():
     cp = issue(p, issue_date=t - timedelta(days=60), valid_until=t + timedelta(days=700))
     cq = issue(q, issue_date=t - timedelta(days=60), valid_until=t + timedelta(days=700))
     snapshot(t - timedelta(days=1), [(p, "登録済", None), (q, "登録済", None)])
-    assert [c.pk for c in certificates_apply_registration_status(today=t)] == [cp.pk]
+    assert certificates_apply_registration_status(today=t) == [cp.pk]
     assert certificates_apply_registration_status(today=t) == []
     assert refresh(cq).state == CertificateState.ACTIVE
 
@@ -164,9 +164,9 @@ def test_mark_overdue_flags_each_certificate_once_past_its_due_date():
     late = _pending(t - timedelta(days=6))  # due yesterday
     due_today = _pending(t - timedelta(days=5))
     flagged = certificates_mark_overdue(today=t)
-    assert [c.pk for c in flagged] == [late.pk]
+    assert flagged == [late.pk]
     assert certificates_mark_overdue(today=t) == []
-    assert [c.pk for c in certificates_mark_overdue(today=t + timedelta(days=1))] == [due_today.pk]
+    assert certificates_mark_overdue(today=t + timedelta(days=1)) == [due_today.pk]
     assert AuditEvent.objects.filter(action="certificate.return_overdue").count() == 2
 
 

@@ -1,4 +1,5 @@
 from certificates.lifecycle import certificates_mark_overdue
+from certificates.models import Certificate
 
 from ._daily import DailyJobCommand
 
@@ -11,9 +12,11 @@ class Command(DailyJobCommand):
 
     def handle(self, *args, on=None, username=None, **options):
         day, user = self.parse_common(on, username)
-        certs = certificates_mark_overdue(today=day, acting_user=user)
-        for c in certs:
-            self.stdout.write(
-                f"{c.number} 返却期限 {c.return_due:%Y-%m-%d} ({c.get_return_route_display()})"
-            )
-        self.stdout.write(f"新たに返却期限超過: {len(certs)}件")
+        ids = certificates_mark_overdue(today=day, acting_user=user)
+        for start in range(0, len(ids), 1000):  # read back a page at a time
+            page = Certificate.objects.filter(pk__in=ids[start : start + 1000]).order_by("pk")
+            for c in page.only("number", "return_due", "return_route"):
+                self.stdout.write(
+                    f"{c.number} 返却期限 {c.return_due:%Y-%m-%d} ({c.get_return_route_display()})"
+                )
+        self.stdout.write(f"新たに返却期限超過: {len(ids)}件")

@@ -5,13 +5,16 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from core.roles import CLERK, SUPERVISOR, RoleError, user_for_role
-from members.importing import ImportRefused, read_csv_bytes
+from members.importing import ImportRefused
+from members.progress import ProgressPrinter
 from members.services import members_import
 
 
-def read_file(path: str) -> bytes:
+def check_readable(path: str) -> None:
+    """The file is streamed by the import; refuse at once when it cannot be opened."""
     try:
-        return Path(path).read_bytes()
+        with open(path, "rb"):
+            pass
     except OSError as exc:
         raise CommandError(f"ファイルを読み込めません: {path}（{exc.strerror}）") from None
 
@@ -40,13 +43,14 @@ class Command(BaseCommand):
 
     def handle(self, *args, path: str, dry_run: bool, username: str | None, **options):
         user = acting_user(username)
-        data = read_file(path)
+        check_readable(path)
         try:
             summary = members_import(
-                parsed=read_csv_bytes(data),
+                source=path,
                 source_name=Path(path).name,
                 acting_user=user,
                 dry_run=dry_run,
+                progress=ProgressPrinter(self.stderr, label="加入者の取込"),
             )
         except ImportRefused as exc:
             raise CommandError(exc.summary()) from None

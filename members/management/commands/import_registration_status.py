@@ -5,10 +5,11 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from members.importing import ImportRefused, parse_date, read_csv_bytes
+from members.importing import ImportRefused, parse_date
+from members.progress import ProgressPrinter
 from members.services import registration_status_import
 
-from .import_members import acting_user, read_file
+from .import_members import acting_user, check_readable
 
 
 class Command(BaseCommand):
@@ -31,14 +32,15 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(f"--as-of: {exc}") from None
         user = acting_user(username)
-        data = read_file(path)
+        check_readable(path)
         try:
             summary = registration_status_import(
-                parsed=read_csv_bytes(data),
+                source=path,
                 as_of=as_of_date,
                 source_name=Path(path).name,
                 acting_user=user,
                 dry_run=dry_run,
+                progress=ProgressPrinter(self.stderr, label="利用登録状況の取込"),
             )
         except ImportRefused as exc:
             raise CommandError(exc.summary()) from None

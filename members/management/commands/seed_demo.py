@@ -21,6 +21,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from core.db import analyze_if_stale
 from members.dates import add_months, age_on, late_elderly_start, month_end
 from members.models import (
     Employer,
@@ -470,6 +471,8 @@ class Command(BaseCommand):
         started = time.monotonic()
         with transaction.atomic():
             counts = self._seed(persons=persons, seed=seed, as_of=as_of)
+        # the planner's statistics for what comes next (a run straight after seeding; issue 18)
+        analyze_if_stale(Employer, Person, RegistrationSnapshot, RegistrationStatus)
         elapsed = time.monotonic() - started
         total = counts.general + counts.voluntary + counts.dependents
         self.stdout.write(

@@ -176,6 +176,17 @@ class Stack:
         )
         return result.stdout.strip()
 
+    def psql_fast(self, sql: str, timeout: float = 30) -> str:
+        """As psql(), through `docker exec` on the container (no compose start-up): for polling.
+        The postgres container stays the same while runs execute."""
+        if not getattr(self, "_postgres_id", None):
+            self._postgres_id = self.running_containers("postgres")[0]
+        command = ["docker", "exec", self._postgres_id, "psql", "-U", "shikaku", "-d", "shikaku"]
+        result = run(
+            [*command, "-tAX", "-v", "ON_ERROR_STOP=1", "-c", sql], timeout=timeout, text=True
+        )
+        return result.stdout.strip()
+
     def container_ids(self, service: str) -> list[str]:
         out = self.compose("ps", "-q", service, text=True, timeout=60).stdout
         return [line for line in out.split() if line]

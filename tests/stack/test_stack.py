@@ -42,7 +42,10 @@ from tests.stack.stack import (
 
 pytestmark = pytest.mark.stack
 
-HOUSEHOLDS = 6  # per batch; two persons each, every one a target (one PDF chunk per household)
+HOUSEHOLDS = 6  # per batch; PERSONS each, every one a target (one PDF chunk per household)
+PERSONS = (
+    4  # a 本人 and three 家族: four cards per chunk, so a chunk renders long enough to interrupt
+)
 ISSUE = ["--issue-date", "2025-12-01", "--valid-until", "2027-11-30"]
 ADMIN_PASSWORD = secrets.token_urlsafe(16)
 STAFF_PASSWORD = secrets.token_urlsafe(16)
@@ -99,9 +102,9 @@ def stack(images, tmp_path_factory):
 
 
 def _households(batch: int) -> tuple[list[dict], list[dict], int]:
-    """Members and status rows of one batch: HOUSEHOLDS households of a 本人 and a 家族, all
-    未登録 (targets), each at its own 事業所 (its own PDF chunk), plus one 登録済 household that is
-    not a target. One name carries 𠮷 (IPAmj明朝 only)."""
+    """Members and status rows of one batch: HOUSEHOLDS households of a 本人 and PERSONS - 1 家族,
+    all 未登録 (targets), each at its own 事業所 (its own PDF chunk), plus one 登録済 household that
+    is not a target. One name carries 𠮷 (IPAmj明朝 only)."""
     members, status = [], []
     for i in range(HOUSEHOLDS + 1):
         bango = f"{batch}{i:03d}"
@@ -115,9 +118,11 @@ def _households(batch: int) -> tuple[list[dict], list[dict], int]:
                 資格取得年月日="2020-04-01",
             )
         )
-        members.append(dependent_row(番号=bango, 資格取得年月日="2020-04-01"))
+        edabans = [f"{n:02d}" for n in range(PERSONS)]
+        for edaban in edabans[1:]:
+            members.append(dependent_row(番号=bango, 枝番=edaban, 資格取得年月日="2020-04-01"))
         registered = i == HOUSEHOLDS
-        for edaban in ("00", "01"):
+        for edaban in edabans:
             status.append(
                 status_row(
                     番号=bango,
@@ -125,7 +130,7 @@ def _households(batch: int) -> tuple[list[dict], list[dict], int]:
                     登録状況="登録済" if registered else "未登録",
                 )
             )
-    return members, status, 2 * HOUSEHOLDS
+    return members, status, PERSONS * HOUSEHOLDS
 
 
 def _put(stack: Stack, name: str, text: str) -> str:
@@ -140,17 +145,19 @@ def _import_batch(stack: Stack, batch: int) -> int:
     members, _, targets = _households(batch)
     for b in range(1, batch + 1):  # every snapshot lists everybody, as the monthly data does
         status_rows += _households(b)[1]
-    out = stack.manage(
-        "import_members", _put(stack, f"members-{batch}.csv", csv_text(MEMBERS_HEADER, members))
-    )
-    assert str(len(members)) in out, out
+    members_csv = _put(stack, f"members-{batch}.csv", csv_text(MEMBERS_HEADER, members))
+    out = stack.manage("import_members", members_csv, "--by", "clerk")
+    assert f"{len(members)}行 / 新規 {len(members)} / 更新 0" in out, out
     as_of = f"2025-11-0{batch}"
-    stack.manage(
+    out = stack.manage(
         "import_registration_status",
         _put(stack, f"status-{batch}.csv", csv_text(STATUS_HEADER, status_rows)),
         "--as-of",
         as_of,
+        "--by",
+        "clerk",
     )
+    assert f"（基準日 {as_of}）: {len(status_rows)}行" in out, out
     return targets
 
 
@@ -175,7 +182,7 @@ def _outcome(stack: Stack, run_id: int) -> dict:
 
 
 def _chunk_states(stack: Stack, run_id: int) -> dict[str, int]:
-    rows = stack.psql(
+    rows = stack.psql_fast(
         f"SELECT state, count(*) FROM documents_generateddocument WHERE run_id = {run_id:d} GROUP BY state"  # noqa: S608
     )
     return {state: int(n) for state, n in (line.split("|") for line in rows.splitlines() if line)}

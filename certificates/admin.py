@@ -11,7 +11,6 @@ import re
 import unicodedata
 
 import jaconv
-from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -26,9 +25,9 @@ from simple_history.admin import SimpleHistoryAdmin
 from core.exports import CsvEncoder
 from core.models import audit_event
 from core.pagination import EstimatedCountPaginator
-from members.dates import add_months
 from members.models import Employer, Person
 
+from .forms import RunDatesForm
 from .models import (
     Certificate,
     CertificateState,
@@ -38,7 +37,7 @@ from .models import (
     RunState,
 )
 from .selectors import run_progress, run_targets_for_manifest
-from .services import MAX_VALIDITY_MONTHS, run_approve, run_create, run_execute_begin
+from .services import run_approve, run_create, run_execute_begin
 
 
 def _errors(exc: Exception) -> list[str]:
@@ -63,28 +62,8 @@ def progress_bar(done: int, total: int):
 # --- 一括職権交付 ------------------------------------------------------------------------------
 
 
-class RunCreateForm(forms.Form):
-    status_date = forms.DateField(
-        label="基準日(登録状況)", help_text="この日以前の最新の利用登録状況で対象者を判定します"
-    )
-    issue_date = forms.DateField(label="交付年月日", help_text="有効期間の初日")
-    valid_until = forms.DateField(
-        label="有効期限(一律)",
-        help_text="交付年月日から5年以内。75歳到達・任意継続満了は個別に短縮",
-    )
-
-    def clean(self):
-        data = super().clean()
-        issue, until = data.get("issue_date"), data.get("valid_until")
-        if issue and until:
-            if until < issue:
-                self.add_error("valid_until", "有効期限が交付年月日より前です")
-            elif until > add_months(issue, MAX_VALIDITY_MONTHS):
-                self.add_error("valid_until", "有効期限は交付年月日から5年以内にしてください")
-        status = data.get("status_date")
-        if status and issue and status > issue:
-            self.add_error("status_date", "基準日が交付年月日より後です")
-        return data
+class RunCreateForm(RunDatesForm):
+    pass
 
 
 MANIFEST_HEADER = (

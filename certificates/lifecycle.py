@@ -23,8 +23,9 @@ from core.models import AuditEvent, audit_event
 from members.models import Person, RegistrationStatus, RegistrationStatusValue
 
 from . import retire_sql
-from .models import Certificate, CertificateState, Route
+from .models import Certificate, CertificateState
 from .retire_sql import NOTE_EXPIRED
+from .rules import route_for_insured_type
 
 RETURN_DAYS = (
     5  # 健康保険法施行規則§51: returned within 5 days of the 資格喪失 (seed notice: 5日以内)
@@ -38,7 +39,7 @@ _STATE_FIELDS = ["state", "state_note", "state_changed_at", "updated_at"]
 def return_route_for(person: Person) -> str:
     """返却経路: 任意継続 members and their dependents return directly to the society (規則§51②);
     everyone else through the employer."""
-    return Route.HOME if person.household_member.insured_type == "任意継続" else Route.EMPLOYER
+    return route_for_insured_type(person.household_member.insured_type)
 
 
 def normalize_number(raw: str) -> str:

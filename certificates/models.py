@@ -279,7 +279,7 @@ class Certificate(models.Model):
             # that concurrent executes and reissues cannot both win.
             models.UniqueConstraint(
                 fields=["person"],
-                condition=Q(state="有効"),
+                condition=Q(state=CertificateState.ACTIVE),
                 name="certificate_one_active_per_person",
             ),
             # A run issues at most one certificate per person, however often it is executed.
@@ -296,7 +296,7 @@ class Certificate(models.Model):
                 condition=Q(state__in=CertificateState.values), name="certificate_state_valid"
             ),
             models.CheckConstraint(
-                condition=~Q(state="返却待ち") | Q(return_due__isnull=False),
+                condition=~Q(state=CertificateState.RETURN_PENDING) | Q(return_due__isnull=False),
                 name="certificate_return_pending_has_due",
             ),
         ]

@@ -1,104 +1,88 @@
 """Reads of the certificates app.
 
-`issuance_targets` applies certificates.rules.evaluate to the whole registry set-wise: persons are
-read in primary-key chunks, each chunk with two queries (persons with their member's facts and their
-latest status; the active certificates of the chunk's pk range), so a society of
-1.2 million persons is selected in minutes with bounded memory. The SQL pre-filters only drop persons
-the rules would drop anyway (tests/certificates/test_selectors.py compares with a naive evaluation).
-run_create uses it on SQLite; on PostgreSQL it freezes the list with certificates.selection_sql.
+`issuance_targets` is the one selection of a 一括職権交付 run: a Person queryset annotated, with the
+expressions of certificates.rules, with every RunTarget column (`target_…`), filtered to the
+targets. run_create freezes it with one INSERT … SELECT compiled from it; a single person's case is
+the same queryset `.filter(pk=…)` (`issuance_decision`, the admin's 「交付判定」), and a reissue's
+terms come from `person_terms`, the same expressions without the run's rules 2 and 3.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterator
-from datetime import date, timedelta
-from typing import NamedTuple
+from dataclasses import dataclass
+from datetime import date
 
 from django.conf import settings
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import Case, Count, DateField, F, IntegerField, Subquery, Value, When
+from django.db.models.functions import Coalesce
 
-from members.dates import LATE_ELDERLY_AGE, add_months
-from members.models import Person, RegistrationStatus
+from members.models import Person
 
 from . import rules
-from .models import Certificate, CertificateState, IssuanceRun, RunTarget
+from .models import IssuanceRun, Route, RunTarget
 
-CHUNK_SIZE = 5000
-
-
-class Target(NamedTuple):
-    person_id: int
-    household_id: int
-    employer_id: int | None
-    decision: rules.Decision
-    status: rules.Status | None
-    # The active certificate a 更新 target renews (it expires within the renewal window).
-    replaces_id: int | None
-
-
-_PERSON_FIELDS = (
-    "pk",
-    "member_id",
-    "birth_date",
-    "acquired_on",
-    "lost_on",
-    "needs_consideration",
-    "insured_type",
-    "employer_id",
-    "voluntary_until",
-    "standard_remuneration",
-    "member__birth_date",
-    "member__lost_on",
-    "member__insured_type",
-    "member__employer_id",
-    "member__voluntary_until",
-    "member__standard_remuneration",
-    "status_value",
-    "status_ec_expiry",
-)
+# RunTarget column → the annotation of issuance_targets that fills it.
+RUN_TARGET_COLUMNS = {
+    "person_id": "target_person",
+    "household_id": "target_household",
+    "employer_id": "target_employer",
+    "reason": "target_reason",
+    "valid_until": "target_valid_until",
+    "route": "target_route",
+    "elderly_start": "target_elderly_start",
+    "copay_ratio": "target_copay_ratio",
+    "registration_status": "target_registration_status",
+    "ec_expiry": "target_ec_expiry",
+    "replaces_id": "target_replaces",
+}
 
 
-def _prefiltered_persons(issue_date: date):
-    """Persons who can be qualified on the issue date (rules.is_qualified_on decides exactly).
-
-    Each filter is weaker than the rule it mirrors: acquired on or before the issue date; no loss
-    (of their own or, for a dependent, of their member) on or before it; born after a date a few
-    days before "75 years before the issue date" (the exact 75th-birthday rule, with its 29 February
-    case, stays in members.dates)."""
-    born_after = add_months(issue_date, -12 * LATE_ELDERLY_AGE) - timedelta(days=3)
-    return Person.objects.filter(
-        Q(acquired_on__lte=issue_date),
-        Q(lost_on__isnull=True) | Q(lost_on__gt=issue_date),
-        Q(birth_date__gt=born_after),
-        Q(member__isnull=True)
-        | Q(member__lost_on__isnull=True)
-        | Q(member__lost_on__gt=issue_date),
+def _with_terms(qs, *, status_date: date, issue_date: date, valid_until: date):
+    """The terms a certificate issued on `issue_date` with the uniform expiry `valid_until` would
+    carry: validity end, route, 事業所 bundle, 高齢受給者 terms, the status the letter marks."""
+    latest = rules.latest_status(status_date)
+    return qs.annotate(
+        target_person=F("pk"),
+        target_household=F("household_id"),
+        target_valid_until=rules.validity_end(valid_until),
+        target_route=rules.route_expression(),
+        # 任意継続 households are mailed home and belong to no 事業所 bundle.
+        target_employer=Case(
+            When(target_route=Route.EMPLOYER, then=F("household__employer_id")),
+            default=None,
+            output_field=IntegerField(),
+        ),
+        target_elderly_start=rules.elderly_start(F("target_valid_until")),
+        target_copay_ratio=rules.elderly_ratio(issue_date, F("target_valid_until")),
+        target_registration_status=Coalesce(Subquery(latest.values("status")[:1]), Value("")),
+        target_ec_expiry=Subquery(latest.values("ec_expiry")[:1], output_field=DateField()),
     )
 
 
-def _holder(row: dict) -> rules.Holder:
-    if row["member_id"] is None:
-        return rules.Holder(
-            birth_date=row["birth_date"],
-            acquired_on=row["acquired_on"],
-            lost_on=row["lost_on"],
-            needs_consideration=row["needs_consideration"],
-            insured_type=row["insured_type"],
-            voluntary_until=row["voluntary_until"],
-            standard_remuneration=row["standard_remuneration"],
-        )
-    return rules.Holder(
-        birth_date=row["birth_date"],
-        acquired_on=row["acquired_on"],
-        lost_on=row["lost_on"],
-        needs_consideration=row["needs_consideration"],
-        insured_type=row["member__insured_type"],
-        voluntary_until=row["member__voluntary_until"],
-        standard_remuneration=row["member__standard_remuneration"],
-        is_dependent=True,
-        member_birth_date=row["member__birth_date"],
-        member_lost_on=row["member__lost_on"],
+def _settings(renewal_window_days, ec_lapse_months) -> tuple[int, int]:
+    return (
+        settings.RENEWAL_WINDOW_DAYS if renewal_window_days is None else renewal_window_days,
+        settings.EC_LAPSE_MONTHS if ec_lapse_months is None else ec_lapse_months,
+    )
+
+
+def _decision_parts(
+    qs, *, status_date, issue_date, valid_until, renewal_window_days, ec_lapse_months
+):
+    window, lapse = _settings(renewal_window_days, ec_lapse_months)
+    covering = rules.covering_certificates(issue_date)
+    qs = _with_terms(qs, status_date=status_date, issue_date=issue_date, valid_until=valid_until)
+    return qs.annotate(
+        target_replaces=Subquery(covering.values("pk")[:1], output_field=IntegerField()),
+        cover_until=rules.cover_until(issue_date),
+        status_reason=rules.status_reason(
+            status_date=status_date, issue_date=issue_date, ec_lapse_months=lapse
+        ),
+        target_reason=rules.issue_reason(cover_until="cover_until", base="status_reason"),
+    ), rules.not_blocked(
+        cover_until="cover_until",
+        cover_end="target_valid_until",
+        limit=rules.renewal_limit(issue_date, window),
     )
 
 
@@ -109,87 +93,113 @@ def issuance_targets(
     valid_until: date,
     renewal_window_days: int | None = None,
     ec_lapse_months: int | None = None,
-    chunk_size: int = CHUNK_SIZE,
-) -> Iterator[Target]:
-    """Every target of a run with these dates, in person-id order (a generator: bounded memory).
+    persons=None,
+):
+    """Every target of a run with these dates, in person-id order, annotated with every RunTarget
+    column (RUN_TARGET_COLUMNS). `persons` narrows the persons considered (one person's case).
 
-    The status used is the person's latest RegistrationStatus with as_of ≤ status_date; snapshots
-    dated after the status date are ignored (rules.md: "latest registration status on or before the
-    status date")."""
-    if renewal_window_days is None:
-        renewal_window_days = settings.RENEWAL_WINDOW_DAYS
-    if ec_lapse_months is None:
-        ec_lapse_months = settings.EC_LAPSE_MONTHS
-    renewal_limit = issue_date + timedelta(days=renewal_window_days)
-
-    # Correlated subqueries on the (person, -as_of, -snapshot) index: one index probe per person,
-    # both ordered identically so they read the same status row.
-    latest_status = RegistrationStatus.objects.filter(
-        person_id=OuterRef("pk"), as_of__lte=status_date
-    ).order_by("-as_of", "-snapshot_id")
-    persons = (
-        _prefiltered_persons(issue_date)
-        .annotate(
-            status_value=Subquery(latest_status.values("status")[:1]),
-            status_ec_expiry=Subquery(latest_status.values("ec_expiry")[:1]),
-        )
-        # 登録済 and not 要配慮者: never a target (rules.evaluate: no 交付事由, renewal or not). About
-        # 70% of a society: dropping them in SQL spares reading and evaluating them (issue 8). No
-        # status at all (NULL) is 登録状況不明 and stays.
-        .filter(
-            Q(status_value__isnull=True)
-            | ~Q(status_value=rules.REGISTERED)
-            | Q(needs_consideration=True)
-        )
-        .order_by("pk")
-        .values(*_PERSON_FIELDS)
+    The status used is the person's latest RegistrationStatus with as_of ≤ status_date."""
+    qs = (Person.objects.all() if persons is None else persons).filter(
+        rules.qualified_on(issue_date)
     )
+    qs, not_blocked = _decision_parts(
+        qs,
+        status_date=status_date,
+        issue_date=issue_date,
+        valid_until=valid_until,
+        renewal_window_days=renewal_window_days,
+        ec_lapse_months=ec_lapse_months,
+    )
+    return qs.filter(rules.has_reason("status_reason")).filter(not_blocked).order_by("pk")
 
-    last_pk = 0
-    while True:
-        rows = list(persons.filter(pk__gt=last_pk)[:chunk_size])
-        if not rows:
-            return
-        first_pk, last_pk = rows[0]["pk"], rows[-1]["pk"]
 
-        # A pk range rather than a list of 5,000 ids: the same index scan, a far smaller query.
-        # Persons of the range that the pre-filter dropped are simply not looked up.
-        actives: dict[int, list[tuple[date, int]]] = defaultdict(list)
-        for person_id, until, cert_id in Certificate.objects.filter(
-            person_id__gte=first_pk, person_id__lte=last_pk, state=CertificateState.ACTIVE
-        ).values_list("person_id", "valid_until", "pk"):
-            actives[person_id].append((until, cert_id))
+def issuance_target_rows(**kwargs):
+    """issuance_targets as dicts keyed by RunTarget column (tests, the 交付判定 panel)."""
+    qs = issuance_targets(**kwargs).values(*RUN_TARGET_COLUMNS.values())
+    for row in qs:
+        yield {col: row[name] for col, name in RUN_TARGET_COLUMNS.items()}
 
-        for row in rows:
-            pid = row["pk"]
-            held = actives.get(pid, ())
-            status = (
-                rules.Status(row["status_value"], row["status_ec_expiry"])
-                if row["status_value"] is not None
-                else None
-            )
-            decision = rules.evaluate(
-                _holder(row),
-                status,
-                [until for until, _ in held],
-                issue_date=issue_date,
-                run_valid_until=valid_until,
-                renewal_window_days=renewal_window_days,
-                ec_lapse_months=ec_lapse_months,
-            )
-            if decision is None:
-                continue
-            replaces_id = None
-            if decision.renews:
-                # the one certificate valid on the issue date that ends within the window
-                replaces_id = max(
-                    (until, cid) for until, cid in held if issue_date <= until <= renewal_limit
-                )[1]
-            if row["member_id"] is None:
-                household_id, employer_id = pid, row["employer_id"]
-            else:
-                household_id, employer_id = row["member_id"], row["member__employer_id"]
-            yield Target(pid, household_id, employer_id, decision, status, replaces_id)
+
+@dataclass(frozen=True)
+class Decision:
+    """One person's case for a run with these dates (the 「交付判定」 panel)."""
+
+    target: dict | None  # the RunTarget columns when a target, else None
+    excluded_by: list[str]  # the rules that exclude them (empty when a target)
+    terms: dict  # validity end, route, 高齢受給者 terms as they would be
+
+
+def issuance_decision(
+    *,
+    person_id: int,
+    status_date: date,
+    issue_date: date,
+    valid_until: date,
+    renewal_window_days: int | None = None,
+    ec_lapse_months: int | None = None,
+) -> Decision:
+    """Would this person be a target of a run with these dates, on what terms, and if not, which
+    rules exclude them. The target row comes from issuance_targets itself (.filter(pk=…)); the
+    explanation annotates the same rule expressions one by one."""
+    kwargs = dict(
+        status_date=status_date,
+        issue_date=issue_date,
+        valid_until=valid_until,
+        renewal_window_days=renewal_window_days,
+        ec_lapse_months=ec_lapse_months,
+    )
+    one = Person.objects.filter(pk=person_id)
+    rows = list(issuance_target_rows(persons=one, **kwargs))
+    qs, not_blocked = _decision_parts(one, **kwargs)
+    checks = {
+        f"check_{i}": rules.holds(check(issue_date))
+        for i, (_, check) in enumerate(rules.QUALIFICATION_CHECKS)
+    }
+    qs = qs.annotate(
+        **checks,
+        check_cover=rules.holds(not_blocked),
+        check_reason=rules.holds(rules.has_reason("status_reason")),
+    )
+    row = qs.values(
+        *checks,
+        "check_cover",
+        "check_reason",
+        "cover_until",
+        "status_reason",
+        *RUN_TARGET_COLUMNS.values(),
+    ).get()
+    excluded = [
+        label for i, (label, _) in enumerate(rules.QUALIFICATION_CHECKS) if not row[f"check_{i}"]
+    ]
+    if not row["check_cover"]:
+        excluded.append(
+            "有効な資格確認書あり"
+            if row["cover_until"]
+            > rules.renewal_limit(issue_date, _settings(renewal_window_days, ec_lapse_months)[0])
+            else "更新しても有効期限が延びない"
+        )
+    if not row["check_reason"]:
+        excluded.append("登録済(交付事由なし)")
+    terms = {col: row[name] for col, name in RUN_TARGET_COLUMNS.items()}
+    return Decision(target=rows[0] if rows else None, excluded_by=excluded, terms=terms)
+
+
+def person_terms(*, person_id: int, status_date: date, issue_date: date, valid_until: date) -> dict:
+    """A reissue's terms for one person, from the same expressions: qualified on the issue date,
+    the validity end (capped by `valid_until`), route, 高齢受給者 terms, the status on file."""
+    qs = _with_terms(
+        Person.objects.filter(pk=person_id),
+        status_date=status_date,
+        issue_date=issue_date,
+        valid_until=valid_until,
+    ).annotate(qualified=rules.holds(rules.qualified_on(issue_date)))
+    names = [
+        n for n in RUN_TARGET_COLUMNS.values() if n not in ("target_reason", "target_replaces")
+    ]
+    row = qs.values("qualified", *names).get()
+    out = {col: row[name] for col, name in RUN_TARGET_COLUMNS.items() if name in row}
+    out["qualified"] = bool(row["qualified"])
+    return out
 
 
 def run_progress(run: IssuanceRun) -> tuple[int, int]:

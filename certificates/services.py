@@ -7,16 +7,15 @@ from datetime import date
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import Count
+from django.db.models import Count, IntegerField, Value
 from django.utils import timezone
 
 from core.db import analyze_if_stale
 from core.models import audit_event
 from core.roles import CLERK, SUPERVISOR, user_has_role
-from members.dates import add_months
 from members.models import Person, RegistrationStatus
 
-from . import issue_sql, retire_sql, selection_sql
+from . import issue_sql, retire_sql, rules
 from .lifecycle import certificates_require_return
 from .models import (
     Certificate,
@@ -28,7 +27,7 @@ from .models import (
     RunTarget,
 )
 from .numbering import allocate_certificate_numbers
-from .selectors import issuance_targets
+from .selectors import RUN_TARGET_COLUMNS, issuance_targets
 
 
 def _retire_superseded(*, person_id: int, issue_date: date, acting_user=None) -> int:
@@ -152,9 +151,7 @@ def certificate_issue(
 
 # --- 一括職権交付 runs --------------------------------------------------------------------------
 
-TARGET_BATCH = 2000  # RunTarget rows per bulk_create when a run is created (SQLite path)
 ISSUE_BATCH = 20_000  # certificates per committed batch (about a second each at 1.2M persons)
-MAX_VALIDITY_MONTHS = 60  # rules.md: the uniform expiry is at most 5 years after the issue date
 
 
 def _require_role(user, *roles: str, action: str) -> None:
@@ -165,12 +162,14 @@ def _require_role(user, *roles: str, action: str) -> None:
         )
 
 
-def _validate_run_dates(*, status_date: date, issue_date: date, valid_until: date) -> None:
+def run_dates_validate(*, status_date: date, issue_date: date, valid_until: date) -> None:
+    """The dates of a run (command, admin form, 「交付判定」): the only place they are checked."""
     if valid_until < issue_date:
         raise ValidationError(
-            f"有効期限({valid_until:%Y-%m-%d})が交付年月日({issue_date:%Y-%m-%d})より前です"
+            f"有効期限が交付年月日より前です(有効期限 {valid_until:%Y-%m-%d}、"
+            f"交付年月日 {issue_date:%Y-%m-%d})"
         )
-    latest = add_months(issue_date, MAX_VALIDITY_MONTHS)
+    latest = rules.max_valid_until(issue_date)
     if valid_until > latest:
         raise ValidationError(
             f"有効期限({valid_until:%Y-%m-%d})は交付年月日から5年以内"
@@ -182,37 +181,31 @@ def _validate_run_dates(*, status_date: date, issue_date: date, valid_until: dat
         )
 
 
-def _insert_run_targets_python(
+def _insert_run_targets(
     run: IssuanceRun, *, status_date: date, issue_date: date, valid_until: date
-) -> None:
-    """Freeze a run's target list with certificates.rules in Python (SQLite)."""
-    batch: list[RunTarget] = []
-    for t in issuance_targets(
+) -> int:
+    """Freeze a run's target list: one INSERT … SELECT compiled from the selector's queryset
+    (the same SQL on PostgreSQL and SQLite). Returns how many targets."""
+    qs = issuance_targets(
         status_date=status_date, issue_date=issue_date, valid_until=valid_until
-    ):
-        d = t.decision
-        batch.append(
-            RunTarget(
-                run=run,
-                person_id=t.person_id,
-                household_id=t.household_id,
-                # 任意継続 households are mailed home and belong to no 事業所 bundle.
-                employer_id=t.employer_id if d.route == Route.EMPLOYER else None,
-                reason=d.reason,
-                valid_until=d.valid_until,
-                route=d.route,
-                elderly_start=d.elderly_start,
-                copay_ratio=d.copay_ratio,
-                registration_status=t.status.status if t.status else "",
-                ec_expiry=t.status.ec_expiry if t.status else None,
-                replaces_id=t.replaces_id,
-            )
-        )
-        if len(batch) >= TARGET_BATCH:
-            RunTarget.objects.bulk_create(batch)
-            batch = []
-    if batch:
-        RunTarget.objects.bulk_create(batch)
+    ).annotate(target_run=Value(run.pk, output_field=IntegerField()))
+    names = {"target_run": "run_id", **{v: k for k, v in RUN_TARGET_COLUMNS.items()}}
+    qs = qs.values(*names)
+    # The SELECT lists the annotations in the order the query holds them: the INSERT's column
+    # list is read from the same place, so the two cannot drift apart.
+    compiler = qs.query.get_compiler(connection=connection)
+    sql, params = compiler.as_sql()
+    column_of = {f.attname: f.column for f in RunTarget._meta.concrete_fields}
+    columns = [column_of[names[alias]] for _, _, alias in compiler.select]
+    qn = connection.ops.quote_name
+    insert = f"INSERT INTO {qn(RunTarget._meta.db_table)} ({', '.join(map(qn, columns))}) {sql}"  # noqa: S608
+    with connection.cursor() as cur:
+        cur.execute(insert, params)
+        count = cur.rowcount
+    # The planner's statistics for what follows (the summary, executing, planning the PDF
+    # chunks): the table has just grown by up to hundreds of thousands of rows.
+    _refresh_statistics(RunTarget)
+    return count
 
 
 def _run_summary(run: IssuanceRun) -> tuple[dict, int]:
@@ -238,7 +231,7 @@ def run_create(
 ) -> IssuanceRun:
     """Freeze the target list of a new run (the preview the approver sees) with its summary."""
     _require_role(acting_user, CLERK, SUPERVISOR, action="一括交付を作成")
-    _validate_run_dates(status_date=status_date, issue_date=issue_date, valid_until=valid_until)
+    run_dates_validate(status_date=status_date, issue_date=issue_date, valid_until=valid_until)
     analyze_if_stale(Person, RegistrationStatus, Certificate)  # issue 18: right after an import
     # Refuse while an approved run waits or is still issuing: its certificates would make this
     # run's frozen list wrong (rules.md: a person never holds two). A run approved while this one
@@ -262,17 +255,9 @@ def run_create(
         created_by=acting_user,
     )
 
-    if connection.vendor == "postgresql":
-        # One INSERT … SELECT (certificates.selection_sql; issue 8: tens of seconds less at a
-        # million persons). SQLite, the embedded default, applies certificates.rules in Python.
-        params = selection_sql.selection_params(
-            status_date=status_date, issue_date=issue_date, valid_until=valid_until
-        )
-        selection_sql.insert_run_targets(run_id=run.pk, params=params)
-    else:
-        _insert_run_targets_python(
-            run, status_date=status_date, issue_date=issue_date, valid_until=valid_until
-        )
+    _insert_run_targets(
+        run, status_date=status_date, issue_date=issue_date, valid_until=valid_until
+    )
     summary, total = _run_summary(run)
     if previous is not None:
         common = RunTarget.objects.filter(
@@ -528,15 +513,20 @@ def run_execute_begin(*, run: IssuanceRun, acting_user=None) -> IssuanceRun:
     return _run_start(run_id=run.pk, acting_user=acting_user)
 
 
+def _refresh_statistics(model) -> None:
+    """ANALYZE a table on PostgreSQL (SQLite's planner keeps no such statistics)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute(f"ANALYZE {model._meta.db_table}")  # noqa: S608 (a model's table)
+
+
 def _refresh_certificate_statistics() -> None:
     """ANALYZE the certificates table on PostgreSQL. A run adds up to hundreds of thousands of
     有効 certificates within minutes, faster than autovacuum notices; with statistics from before
     the run, PostgreSQL reads every 有効 certificate (the state indexes) for each batch's check of
     its persons instead of probing certificate_one_active_per_person — slower batch after batch.
     Refreshed as the table doubles (before batches 1, 2, 4, 8, …): a few sampled reads per run."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cur:
-            cur.execute(f"ANALYZE {Certificate._meta.db_table}")  # noqa: S608 (a model's table)
+    _refresh_statistics(Certificate)
 
 
 def run_issue_remaining(

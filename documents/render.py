@@ -23,6 +23,8 @@ from pathlib import Path
 from django.conf import settings
 from django.template.loader import render_to_string
 
+from certificates.models import Route
+
 from .fonts import FONT_FACES, describe_character, uncovered_characters
 
 STYLESHEET = Path(settings.BASE_DIR) / "static" / "documents" / "print.css"
@@ -391,7 +393,7 @@ def printable_households(
     skipped: list[SkippedItem] = []
     for hh in households:
         head_fields = {"氏名(宛名)": hh.addressee_name, "氏名カナ(宛名)": hh.addressee_kana}
-        if hh.route == "自宅":
+        if hh.route == Route.HOME:
             head_fields |= {"住所": hh.address, "郵便番号": hh.postal_code}
         head_problems = _check(0, hh.key, hh.addressee_name, head_fields)
         if head_problems:

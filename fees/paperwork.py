@@ -20,10 +20,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from certificates import rules
-from certificates.models import Certificate
+from certificates.lifecycle import RETURN_DAYS
+from certificates.models import Certificate, Route
 from core.models import audit_event
 from documents.models import DocumentKind, DocumentState, GeneratedDocument
-from members.models import Person, RegistrationStatus
+
+from .models import ApplicationRoute
 
 logger = logging.getLogger(__name__)
 
@@ -35,32 +37,6 @@ AFTER_ISSUE_KINDS = (
     DocumentKind.REISSUE,
     DocumentKind.REPRINT,
 )
-
-
-def holder_for(person: Person) -> rules.Holder:
-    """The facts certificates.rules needs about one person (and their member, for a dependent)."""
-    m = person.household_member
-    dependent = person.member_id is not None
-    return rules.Holder(
-        birth_date=person.birth_date,
-        acquired_on=person.acquired_on,
-        lost_on=person.lost_on,
-        needs_consideration=person.needs_consideration,
-        insured_type=m.insured_type,
-        voluntary_until=m.voluntary_until,
-        standard_remuneration=m.standard_remuneration,
-        is_dependent=dependent,
-        member_birth_date=m.birth_date if dependent else None,
-        member_lost_on=m.lost_on if dependent else None,
-    )
-
-
-def latest_status(person: Person, on: date) -> RegistrationStatus | None:
-    return (
-        RegistrationStatus.objects.filter(person=person, as_of__lte=on)
-        .order_by("-as_of", "-snapshot_id")
-        .first()
-    )
 
 
 # --- planning ------------------------------------------------------------------------------------
@@ -93,7 +69,7 @@ def invoice_data(invoice):
     cert = app.certificate
     holder = cert.person
     addressee = holder.household_member
-    direct = app.route == "直接"
+    direct = app.route == ApplicationRoute.DIRECT
     return InvoiceData(
         invoice_number=invoice.number,
         issue_date=invoice.issued_on,
@@ -114,7 +90,7 @@ def reminder_data(cert: Certificate, letter_date: date):
 
     holder = cert.person
     addressee = holder.household_member
-    direct = cert.return_route == "自宅"
+    direct = cert.return_route == Route.HOME
     employer = addressee.employer
     return ReturnReminderData(
         letter_date=letter_date,
@@ -123,7 +99,9 @@ def reminder_data(cert: Certificate, letter_date: date):
         holder_key=holder.key,
         certificate_number=cert.number,
         valid_until=cert.valid_until,
-        lost_on=holder.lost_on or addressee.lost_on or cert.return_due - timedelta(days=5),
+        lost_on=holder.lost_on
+        or addressee.lost_on
+        or cert.return_due - timedelta(days=RETURN_DAYS),
         return_due=cert.return_due,
         route=cert.return_route,
         postal_code=addressee.postal_code if direct else "",
@@ -178,8 +156,8 @@ def certificates_chunk(certs: list[Certificate], *, letter_date: date, reprint: 
         letter_date=letter_date,
         cards=tuple(cards),
         checklist=tuple(checklist),
-        postal_code=addressee.postal_code if route == "自宅" else "",
-        address=addressee.address if route == "自宅" else "",
+        postal_code=addressee.postal_code if route == Route.HOME else "",
+        address=addressee.address if route == Route.HOME else "",
         employer_name=employer.name if employer else "",
         reprint=reprint,
     )

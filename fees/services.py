@@ -25,18 +25,19 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from certificates import rules
 from certificates.lifecycle import (
     certificate_record_undeliverable,
     certificate_require_return_after_change,
     normalize_number,
 )
-from certificates.models import Certificate, CertificateState, IssueReason
+from certificates.models import Certificate, CertificateState, IssueReason, Route
+from certificates.rules import route_for_insured_type
+from certificates.selectors import person_terms
 from certificates.services import certificate_issue
 from core.models import NumberSequence, audit_event
 from documents.models import DocumentKind, GeneratedDocument
 from members.dates import fiscal_year
-from members.models import InsuredType, Person
+from members.models import Person
 
 from .models import (
     ApplicationRoute,
@@ -50,7 +51,7 @@ from .models import (
     ReturnedMail,
     ReturnReminder,
 )
-from .paperwork import document_plan, holder_for, latest_status
+from .paperwork import document_plan
 from .payments import parse as parse_payment_file
 
 __all__ = [
@@ -69,12 +70,10 @@ __all__ = [
 
 
 def _expected_route(person: Person) -> str:
-    household = person.household_member
-    return (
-        ApplicationRoute.DIRECT
-        if household.insured_type == InsuredType.VOLUNTARY
-        else ApplicationRoute.EMPLOYER
-    )
+    """Applications come the way certificates go (certificates.rules' route): 自宅 households
+    apply directly, the others via the employer."""
+    route = route_for_insured_type(person.household_member.insured_type)
+    return ApplicationRoute.DIRECT if route == Route.HOME else ApplicationRoute.EMPLOYER
 
 
 def _check_route(route: str, cert: Certificate) -> None:
@@ -137,28 +136,34 @@ def _check_received_on(received_on: date) -> None:
 
 def _reissue_terms(old: Certificate, issue_date: date) -> dict:
     """Terms of the new certificate: same 有効期限 as the old (capped by the holder's own validity end,
-    which can only be earlier), route and 高齢受給者 terms recomputed for today's registry data."""
+    which can only be earlier), route and 高齢受給者 terms recomputed for today's registry data —
+    from the rule expressions of a bulk run (certificates.selectors.person_terms)."""
     person = old.person
-    h = holder_for(person)
-    if not rules.is_qualified_on(h, issue_date):
+    terms = person_terms(
+        person_id=person.pk,
+        status_date=issue_date,
+        issue_date=issue_date,
+        valid_until=old.valid_until,
+    )
+    if not terms["qualified"]:
         raise ValidationError(
             f"{person.key} {person.name} は{issue_date:%Y-%m-%d}時点で資格がないため再交付できません"
         )
-    valid_until = min(old.valid_until, rules.validity_end(h, old.valid_until))
-    if valid_until < issue_date:
+    if terms["valid_until"] < issue_date:
         raise ValidationError(
             f"資格確認書 {old.number} の有効期限({old.valid_until:%Y-%m-%d})を過ぎているため"
             "再交付できません(次の一括交付で交付されます)"
         )
-    start, ratio = rules.elderly_terms(h, issue_date, valid_until)
-    status = latest_status(person, issue_date)
     return {
-        "valid_until": valid_until,
-        "route": rules.route_for(h),
-        "elderly_start": start,
-        "copay_ratio": ratio,
-        "registration_status": status.status if status else "",
-        "ec_expiry": status.ec_expiry if status else None,
+        name: terms[name]
+        for name in (
+            "valid_until",
+            "route",
+            "elderly_start",
+            "copay_ratio",
+            "registration_status",
+            "ec_expiry",
+        )
     }
 
 
@@ -679,7 +684,7 @@ def returns_generate_reminders(
     groups: dict[tuple, list[Certificate]] = defaultdict(list)
     for c in certs:
         household = c.person.household_member
-        if c.return_route == "自宅":
+        if c.return_route == Route.HOME:
             groups[("person", household.pk)].append(c)
         else:
             groups[("employer", household.employer_id)].append(c)

@@ -322,6 +322,37 @@ class PersonAdmin(RegistryImportMixin, SimpleHistoryAdmin):
             condition |= Q(kigo=parts[0], bango=parts[1], edaban=parts[2])
         return queryset.filter(condition), False
 
+    # --- 「交付判定」 (certificates.decision: its own view and templates) ---------------------------
+    change_form_template = "certificates/person_change_form.html"
+
+    def get_urls(self):
+        from functools import partial
+
+        from django.urls import path
+
+        from certificates.decision import person_decision_view
+
+        view = self.admin_site.admin_view(partial(person_decision_view, self))
+        own = [
+            path(
+                "<path:object_id>/issuance-decision/",
+                view,
+                name="members_person_issuance_decision",
+            )
+        ]
+        return own + super().get_urls()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        from certificates.decision import decision_context, default_dates
+
+        person = self.get_object(request, object_id)
+        if person is not None:
+            extra_context = {
+                **(extra_context or {}),
+                "issuance_decision": decision_context(person, default_dates()),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def save_model(self, request, obj: Person, form, change):
         """A new or changed 資格喪失年月日 goes through person_record_loss (dependents follow,
         certificates become 返却待ち), a new 氏名/カナ through person_change_name; the other fields

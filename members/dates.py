@@ -67,3 +67,31 @@ def elderly_start(birth_date: date) -> date:
 def fiscal_year(d: date) -> int:
     """年度 (April to March)."""
     return d.year if d.month >= 4 else d.year - 1
+
+
+def age_cover_until(birth_date: date) -> date:
+    """The last day this society covers a person by age: the day before the 75th birthday (born
+    29 February: 28 February in a common year, the 75th birthday being 1 March, 民法§143)."""
+    return late_elderly_start(birth_date) - timedelta(days=1)
+
+
+# The columns of members.Person that derived_person_fields computes (and nothing else writes).
+DERIVED_PERSON_FIELDS = ("household_id", "age_cover_until", "elderly_from")
+
+
+def derived_person_fields(*, birth_date: date, member_id: int | None, pk: int | None) -> dict:
+    """The date law stored on a person, so that every rule becomes a column comparison that runs
+    the same in bulk and for one person (certificates.rules):
+
+    - household_id: the household's 被保険者, the person themselves for a 本人 (None while a new
+      本人 has no id yet: members.models.Person settles it in the same transaction);
+    - age_cover_until: the last day of cover by age (the day before the 75th birthday);
+    - elderly_from: the day the person becomes a 高齢受給者 (健康保険法§74①二).
+
+    The only definition of these values: Person.save, the bulk inserts (imports, seed_demo) and
+    the data migration call it."""
+    return {
+        "household_id": member_id if member_id is not None else pk,
+        "age_cover_until": age_cover_until(birth_date),
+        "elderly_from": elderly_start(birth_date),
+    }

@@ -1,7 +1,16 @@
 from django.conf import settings
-from django.db import models
-from django.db.models import Q
+from django.db import models, transaction
+from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
+
+from .dates import DERIVED_PERSON_FIELDS, derived_person_fields
+
+# A new 本人 is their own household, but their id exists only once the row is inserted: the row is
+# written with this placeholder and settled in the same transaction (the foreign key is checked at
+# commit, by then it points to the person themselves). Never seen outside a transaction.
+HOUSEHOLD_PENDING = 0
+# Fields whose change changes a derived column (members.dates.derived_person_fields).
+_DERIVED_FROM = {"birth_date", "member", "member_id"}
 
 
 class Relationship(models.TextChoices):
@@ -46,6 +55,24 @@ class Employer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} {self.name}"
+
+
+class PersonQuerySet(models.QuerySet):
+    def bulk_create(self, objs, *args, **kwargs):
+        """Bulk inserts (seed_demo, tests, benchmarks) get the derived columns too: each row's from
+        members.dates, and new 本人 settled as their own household in the same transaction."""
+        objs = list(objs)
+        for p in objs:
+            if Person.member.is_cached(p) and p.member is not None:
+                p.member_id = p.member.pk  # the member's id, once the member has one
+            p.apply_derived()
+        with transaction.atomic(using=self.db, savepoint=False):
+            created = super().bulk_create(objs, *args, **kwargs)
+            if persons_settle_households():
+                for p in created:
+                    if p.household_id == HOUSEHOLD_PENDING:
+                        p.household_id = p.pk
+        return created
 
 
 class Person(models.Model):
@@ -96,12 +123,34 @@ class Person(models.Model):
     address_unknown_since = models.DateField(
         "宛所不明(返戻)日", null=True, blank=True, help_text="郵便が返戻された日。住所訂正で解除。"
     )
+    # Derived columns: computed only by members.dates.derived_person_fields (see Person.save and
+    # persons_settle_households), never edited. They turn the date law into column comparisons for
+    # certificates.rules, in bulk and for one person alike.
+    household = models.ForeignKey(
+        "self",
+        verbose_name="世帯(被保険者)",
+        # `member` (PROTECT) already keeps a 本人 with dependents from being deleted; a 本人 points
+        # to themselves here, which PROTECT would refuse to delete.
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        editable=False,
+        help_text="本人は本人自身、家族はその被保険者。",
+    )
+    age_cover_until = models.DateField(
+        "年齢による資格の終期", editable=False, help_text="75歳の誕生日の前日。"
+    )
+    elderly_from = models.DateField(
+        "高齢受給者の開始日",
+        editable=False,
+        help_text="70歳に達する日の翌月1日(1日生まれはその月)。",
+    )
     created_at = models.DateTimeField("登録日時", auto_now_add=True)
     updated_at = models.DateTimeField("更新日時", auto_now=True)
 
     history = HistoricalRecords(
         verbose_name="加入者の変更履歴", verbose_name_plural="加入者の変更履歴"
     )
+    objects = PersonQuerySet.as_manager()
 
     class Meta:
         verbose_name = "加入者"
@@ -174,10 +223,40 @@ class Person(models.Model):
             models.Index(
                 fields=["name"], name="person_name_prefix", opclasses=["varchar_pattern_ops"]
             ),
+            # the 75th-birthday job (persons whose cover by age ends before a date) and rule 1
+            models.Index(fields=["age_cover_until"], name="person_age_cover_until"),
+            # 高齢受給者 starting in a month (the 70th-birthday events)
+            models.Index(fields=["elderly_from"], name="person_elderly_from"),
         ]
 
     def __str__(self) -> str:
         return f"{self.kigo}-{self.bango}-{self.edaban} {self.name}"
+
+    def save(self, *args, update_fields=None, **kwargs):
+        """Every single-row write (services, admin) recomputes the derived columns."""
+        if update_fields is not None and not _DERIVED_FROM & set(update_fields):
+            return super().save(*args, update_fields=update_fields, **kwargs)
+        self.apply_derived()
+        if update_fields is not None:
+            update_fields = {*update_fields, *DERIVED_PERSON_FIELDS}
+            update_fields.discard("household_id")
+            update_fields.add("household")
+        if self.household_id != HOUSEHOLD_PENDING:
+            return super().save(*args, update_fields=update_fields, **kwargs)
+        with transaction.atomic():
+            super().save(*args, update_fields=update_fields, **kwargs)
+            persons_settle_households()
+            self.household_id = self.pk
+
+    def apply_derived(self) -> None:
+        """Set the derived columns from this row (members.dates.derived_person_fields)."""
+        derived = derived_person_fields(
+            birth_date=self.birth_date, member_id=self.member_id, pk=self.pk
+        )
+        if derived["household_id"] is None:
+            derived["household_id"] = HOUSEHOLD_PENDING
+        for name, value in derived.items():
+            setattr(self, name, value)
 
     @property
     def key(self) -> str:
@@ -187,6 +266,15 @@ class Person(models.Model):
     def household_member(self) -> "Person":
         """The 被保険者 of this person's household (themselves for a 本人)."""
         return self if self.member_id is None else self.member
+
+
+def persons_settle_households() -> int:
+    """New 本人 rows written with HOUSEHOLD_PENDING become their own household, set-wise (and so do
+    their history rows). Called in the transaction that inserted them. Returns how many."""
+    n = Person.objects.filter(household_id=HOUSEHOLD_PENDING).update(household_id=F("pk"))
+    if n:
+        Person.history.filter(household_id=HOUSEHOLD_PENDING).update(household_id=F("id"))
+    return n
 
 
 class RegistrationStatusValue(models.TextChoices):

@@ -37,6 +37,7 @@ from django.utils import timezone
 
 from core.models import AuditEvent, audit_event
 
+from .dates import derived_person_fields
 from .importing import (
     _STATUSES,
     MEMBER_COLUMNS,
@@ -54,6 +55,7 @@ from .importing import (
     import_loss_reason,
 )
 from .models import (
+    HOUSEHOLD_PENDING,
     Employer,
     LossReason,
     Person,
@@ -61,6 +63,7 @@ from .models import (
     RegistrationStatus,
     RegistrationStatusValue,
     Relationship,
+    persons_settle_households,
 )
 from .staging import CHUNK_ROWS, Stage, distinct, execute, param_date, param_datetime, qn, scalar
 
@@ -85,6 +88,9 @@ _PERSON_FIELDS = (
     "needs_consideration",
 )
 
+# Derived columns the merge copies from the stage (members.dates computes them per row).
+_DERIVED_DATES = ("age_cover_until", "elderly_from")
+
 _MEMBER_STAGE = (
     ("line", "int"),
     ("kigo", "text"),
@@ -106,6 +112,9 @@ _MEMBER_STAGE = (
     ("standard_remuneration", "int"),
     ("needs_consideration", "bool"),
     ("loss_reason", "text"),  # the reason a loss in this row would be recorded with
+    # The date law stored on the person, from members.dates.derived_person_fields (its only home).
+    ("age_cover_until", "date"),
+    ("elderly_from", "date"),
 )
 _MEMBER_STAGE_FILLED = (
     ("person_id", "int"),
@@ -169,6 +178,12 @@ class MembersImportSummary:
     preview: list[tuple[int, str, Person]] = field(default_factory=list, repr=False)
 
 
+def _derived_dates(birth_date: date) -> tuple[date, date]:
+    """age_cover_until and elderly_from of a row (the household is settled after the merge)."""
+    derived = derived_person_fields(birth_date=birth_date, member_id=None, pk=None)
+    return derived["age_cover_until"], derived["elderly_from"]
+
+
 def _stage_members(stream, stage: Stage, errors: ErrorCollector, progress: Progress) -> int:
     header_errors = _check_header(stream.header, MEMBER_COLUMNS)
     if header_errors:
@@ -209,6 +224,7 @@ def _stage_members(stream, stage: Stage, errors: ErrorCollector, progress: Progr
                 rec.standard_remuneration,
                 rec.needs_consideration,
                 import_loss_reason(rec, rec.lost_on) if rec.lost_on else "",
+                *_derived_dates(rec.birth_date),
             )
         )
         if len(chunk) >= CHUNK_ROWS:
@@ -389,8 +405,13 @@ def _insert_new_persons(stage: Stage, now, user) -> int:
     for relationship in (Relationship.SELF, Relationship.DEPENDENT):
         exprs, params = [], []
         for f in fields:
-            if f.attname == "member_id":
+            if f.attname in ("member_id", "household_id"):
                 if relationship == Relationship.SELF:
+                    if f.attname == "household_id":
+                        # their own household, once their id exists (persons_settle_households)
+                        exprs.append("%s")
+                        params.append(HOUSEHOLD_PENDING)
+                        continue
                     exprs.append("NULL")
                 else:
                     exprs.append(
@@ -425,13 +446,14 @@ def _insert_new_persons(stage: Stage, now, user) -> int:
         user=user,
         reason=_IMPORT_REASON,
     )
+    persons_settle_households()
     return inserted
 
 
 def _update_persons(stage: Stage, now, user) -> int:
     s = stage.table
     person = qn(Person._meta.db_table)
-    sets = ", ".join(f"{qn(f)} = s.{qn(f)}" for f in _PERSON_FIELDS)
+    sets = ", ".join(f"{qn(f)} = s.{qn(f)}" for f in (*_PERSON_FIELDS, *_DERIVED_DATES))
     updated = execute(
         f"UPDATE {person} SET {sets}, updated_at = %s FROM {s} s "  # noqa: S608
         f"WHERE s.kind = 'update' AND {person}.id = s.person_id",

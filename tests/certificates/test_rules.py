@@ -1,24 +1,19 @@
-"""Table-driven tests of certificates/rules.py at every boundary of rules.md
-("Age rules" and "Who receives a 資格確認書 ex officio").
+"""Table-driven tests of the rules at every boundary of rules.md ("Age rules" and "Who receives a
+資格確認書 ex officio").
 
-Every case runs twice: against rules.evaluate (no database), and on PostgreSQL also against its SQL
-twin certificates.selection_sql (the person written to the database, the run's SELECT read back),
-which must give the same Decision as rules.evaluate, field by field."""
+Every case runs twice: against the independent reference model (tests/certificates/
+reference_rules.py, no database), and against the production selection, the queryset of
+certificates.selectors.issuance_targets (the person written to the database, the run's queryset
+read back), which must give the same Decision, field by field — on PostgreSQL and on SQLite."""
 
-import os
 from datetime import date
 
 import pytest
 
-from certificates.rules import (
-    Holder,
-    Status,
-    checklist_step,
-    ec_registration_lapse,
-    evaluate,
-)
+from certificates.rules import Status, checklist_step, ec_registration_lapse
 
-from .sql_rules import sql_evaluate
+from .queryset_rules import queryset_evaluate
+from .reference_rules import Holder, evaluate
 
 ISSUE = date(2026, 12, 1)
 RUN_UNTIL = date(2031, 11, 30)
@@ -49,25 +44,25 @@ def dep(**kw) -> Holder:
 UNREG = Status("未登録")
 
 
-_EVALUATOR = {"name": "rules"}
+_EVALUATOR = {"name": "reference"}
 
 
-@pytest.fixture(autouse=True, params=["rules", pytest.param("sql", marks=pytest.mark.django_db)])
+@pytest.fixture(
+    autouse=True, params=["reference", pytest.param("queryset", marks=pytest.mark.django_db)]
+)
 def evaluator(request):
-    """Which evaluation `ev` checks: the pure rules, or the SQL twin as well (PostgreSQL only)."""
-    if request.param == "sql" and not os.environ.get("DATABASE_URL", "").startswith("postgres"):
-        pytest.skip("the SQL selection runs on PostgreSQL only (SQLite uses certificates.rules)")
+    """Which evaluation `ev` checks: the reference model, or the production queryset as well."""
     _EVALUATOR["name"] = request.param
     yield request.param
-    _EVALUATOR["name"] = "rules"
+    _EVALUATOR["name"] = "reference"
 
 
 def ev(h, status=UNREG, actives=(), issue=ISSUE, until=RUN_UNTIL, window=60):
     kw = dict(issue_date=issue, run_valid_until=until, renewal_window_days=window)
     expected = evaluate(h, status, list(actives), **kw)
-    if _EVALUATOR["name"] == "sql":
-        got = sql_evaluate(h, status, list(actives), **kw)
-        assert got == expected, f"SQL {got} != rules {expected}"
+    if _EVALUATOR["name"] == "queryset":
+        got = queryset_evaluate(h, status, list(actives), **kw)
+        assert got == expected, f"queryset {got} != reference {expected}"
     return expected
 
 

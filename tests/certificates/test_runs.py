@@ -51,11 +51,28 @@ def test_run_create_freezes_targets_with_letter_facts(clerk):
     assert AuditEvent.objects.filter(action="run.created", object_id=str(run.pk)).exists()
 
 
-def test_uniform_expiry_may_be_exactly_five_years_not_a_day_more(clerk):
+def test_uniform_expiry_is_at_most_the_issue_date_plus_five_years_minus_one_day(clerk):
+    # rules.md: 2026-12-01 → 2031-11-30 at the latest (2031-12-01 would be five years and a day)
     society.build()
-    assert create(clerk, valid_until=date(2031, 12, 1)).pk
-    with pytest.raises(ValidationError, match="5年以内"):
-        create(clerk, valid_until=date(2031, 12, 2))
+    with pytest.raises(ValidationError, match="2031-11-30まで"):
+        create(clerk, valid_until=date(2031, 12, 1))
+    assert not IssuanceRun.objects.exists()
+    assert create(clerk, valid_until=date(2031, 11, 30)).pk
+
+
+@pytest.mark.parametrize(
+    ("issue", "latest"),
+    [
+        (date(2026, 12, 1), date(2031, 11, 30)),
+        (date(2028, 2, 29), date(2033, 2, 28)),  # 民法§143②: no 29 February in 2033
+        (date(2027, 3, 1), date(2032, 2, 29)),  # the day before 1 March of a leap year
+        (date(2026, 1, 1), date(2030, 12, 31)),
+    ],
+)
+def test_five_year_cap_at_its_boundaries(issue, latest):
+    from certificates.rules import max_valid_until
+
+    assert max_valid_until(issue) == latest
 
 
 @pytest.mark.parametrize("who", ["auditor", "outsider"])

@@ -554,6 +554,7 @@ class Command(BaseCommand):
             # Four INSERT batches per chunk. bulk_create fills each foreign key from the related
             # object's pk, which the previous INSERT set (RETURNING: PostgreSQL, SQLite >= 3.35).
             Employer.objects.bulk_create(new_employers, batch_size=BATCH_SIZE)
+            # Person.objects.bulk_create also writes the derived columns (members.dates).
             Person.objects.bulk_create([m for m, _ in households], batch_size=BATCH_SIZE)
             Person.objects.bulk_create(
                 [d for _, deps in households for d in deps], batch_size=BATCH_SIZE

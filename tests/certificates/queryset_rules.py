@@ -1,6 +1,7 @@
-"""certificates.selection_sql for one rules.Holder: the person (and their member) are written to the
-database, the run's SELECT is executed, and its row is read back as a rules.Decision. Lets the
-table-driven tests of rules.evaluate run unchanged against the SQL twin (PostgreSQL only)."""
+"""certificates.selectors.issuance_targets for one reference_rules.Holder: the person (and their
+member) are written to the database, the run's queryset is read back for them as a Decision. Lets
+the table-driven tests of the reference model run unchanged against the one production selection,
+on PostgreSQL and SQLite alike."""
 
 from __future__ import annotations
 
@@ -9,28 +10,29 @@ from datetime import date, timedelta
 
 import pytest
 
-from certificates import rules, selection_sql
 from certificates.models import Certificate
+from certificates.selectors import issuance_target_rows
 
+from . import reference_rules as ref
 from .factories import dependent, member, snapshot
 
 _numbers = itertools.count(9_000_000)
 
 
-def sql_evaluate(
-    h: rules.Holder,
-    status: rules.Status | None,
+def queryset_evaluate(
+    h: ref.Holder,
+    status: ref.Status | None,
     active_valid_untils: list[date],
     *,
     issue_date: date,
     run_valid_until: date,
     renewal_window_days: int,
-) -> rules.Decision | None:
+) -> ref.Decision | None:
     if len(active_valid_untils) > 1:
         pytest.skip("certificate_one_active_per_person: the database never holds two")
     household = dict(
         insured_type=h.insured_type,
-        voluntary_until=h.voluntary_until if h.insured_type == rules.VOLUNTARY else None,
+        voluntary_until=h.voluntary_until if h.insured_type == "任意継続" else None,
         standard_remuneration=h.standard_remuneration,
     )
     if h.is_dependent:
@@ -63,21 +65,23 @@ def sql_evaluate(
             reason="未登録",
             issue_date=until - timedelta(days=300),
             valid_until=until,
-            route=rules.route_for(h),
+            route=ref.route_for(h),
             printed_name=person.name,
             printed_name_kana=person.name_kana,
         )
-    params = selection_sql.selection_params(
-        status_date=issue_date,
-        issue_date=issue_date,
-        valid_until=run_valid_until,
-        renewal_window_days=renewal_window_days,
+    rows = list(
+        issuance_target_rows(
+            status_date=issue_date,
+            issue_date=issue_date,
+            valid_until=run_valid_until,
+            renewal_window_days=renewal_window_days,
+        )
     )
-    rows = [r for r in selection_sql.selected_rows(params) if r["person_id"] == person.pk]
+    rows = [r for r in rows if r["person_id"] == person.pk]
     if not rows:
         return None
     (row,) = rows
-    return rules.Decision(
+    return ref.Decision(
         reason=row["reason"],
         valid_until=row["valid_until"],
         route=row["route"],

@@ -55,3 +55,22 @@ docker_stop() {
   DOCKERD_PID=""
   rm -f "$DOCKERD_LOG"
 }
+
+# What a stack test left behind when it was cut off (time limit, ^C) before its own clean-up: its
+# containers, volumes and networks (compose projects named shikakustack…) and its application images
+# (shikaku-stacktest-…). Nothing else is touched; the cached stand-ins stay.
+docker_remove_stack_leftovers() {
+  docker info >/dev/null 2>&1 || return 0
+  local projects
+  projects="$(docker ps -a --format '{{.Label "com.docker.compose.project"}}' | grep '^shikakustack' | sort -u)"
+  projects+=$'\n'"$(docker volume ls --format '{{.Label "com.docker.compose.project"}}' | grep '^shikakustack' | sort -u)"
+  local project
+  for project in $(printf '%s\n' "$projects" | sort -u); do
+    echo "docker: removing what stack test project $project left behind"
+    docker ps -aq --filter "label=com.docker.compose.project=$project" | xargs -r docker rm -f >/dev/null
+    docker volume ls -q --filter "label=com.docker.compose.project=$project" | xargs -r docker volume rm >/dev/null
+    docker network ls -q --filter "label=com.docker.compose.project=$project" | xargs -r docker network rm >/dev/null
+  done
+  docker image ls --format '{{.Repository}}:{{.Tag}}' | grep '^shikaku-stacktest-' | xargs -r docker image rm -f >/dev/null
+  return 0
+}

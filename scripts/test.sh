@@ -89,6 +89,7 @@ if [ "$#" -gt 0 ]; then
 fi
 if [ "$stack_wanted" -eq 1 ]; then
   run_pass "docker compose stack" 4 stack -m "stack" "$@"
+  docker_remove_stack_leftovers  # only if the pass was cut off before its own clean-up
   docker_stop
 fi
 

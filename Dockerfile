@@ -1,5 +1,8 @@
 # One image for web (gunicorn), worker (Celery prefork) and beat. See README "Production".
-FROM python:3.11-slim-bookworm
+# PYTHON_IMAGE empty or unset: the official image. A machine without Docker Hub may name a local
+# stand-in built from Debian's packages (scripts/stack-images.sh, used by the stack test).
+ARG PYTHON_IMAGE=
+FROM ${PYTHON_IMAGE:-python:3.11-slim-bookworm}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

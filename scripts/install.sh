@@ -6,10 +6,12 @@ cd "$(dirname "$0")/.."
 
 # Fonts for PDFs (IPAmj明朝 holds 𠮷 and the other 異体字; IPAex for the rest), pdftotext for the
 # PDF tests, Redis and PostgreSQL for `make test`, Chromium for the browser tests, WeasyPrint's
-# libraries (Pango, HarfBuzz subsetting, fontconfig), docker-compose to validate docker-compose.yml.
+# libraries (Pango, HarfBuzz subsetting, fontconfig); for the stack pass of `make test` (tests/stack):
+# the Docker engine (docker.io), Debian's docker-compose (bookworm has no compose plugin; the stack
+# test uses `docker compose` where the plugin exists) and debootstrap (the stand-in base image).
 DEB_PACKAGES=(
   fonts-ipamj-mincho fonts-ipaexfont poppler-utils redis-server postgresql chromium
-  docker-compose  # `docker-compose config` validates docker-compose.yml in the tests (no engine needed)
+  docker.io docker-compose debootstrap
   libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fontconfig
 )
 

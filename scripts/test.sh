@@ -9,6 +9,10 @@
 #   2. PostgreSQL + Redis: `services` and `browser` tests, serially (they restart shared Redis, kill
 #      Celery workers, drive one browser: running two at once would make them interfere)
 #   3. SQLite: pass 1 again without DATABASE_URL (postgres_only tests skip themselves)
+#   4. docker compose stack: `stack` tests (tests/stack): the image built, the stack brought up and
+#      driven as README "Production with docker compose" says; dockerd is started for it when none
+#      runs (and stopped afterwards). Runs only when no paths are given or tests/stack is among them.
+# TEST_PASSES (default "1 2 3 4") picks passes, e.g. TEST_PASSES=4 for the stack alone.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -18,7 +22,9 @@ WORKERS="${TEST_WORKERS:-2}"
 
 # shellcheck source=scripts/services.sh
 source scripts/services.sh
-trap services_stop EXIT
+# shellcheck source=scripts/docker.sh
+source scripts/docker.sh
+trap 'services_stop; docker_stop' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -37,14 +43,16 @@ if [ "$WORKERS" != "0" ]; then
   xdist=(-n "$WORKERS" --dist loadfile)
 fi
 
+PASSES=" ${TEST_PASSES:-1 2 3 4} "
 declare -a NAMES RCS
 run_pass() {
   local name="$1" n="$2" db="$3"
   shift 3
+  [[ "$PASSES" == *" $n "* ]] || return 0
   local left=$((BUDGET - ($(date +%s) - START)))
   if [ "$left" -le 60 ]; then
     echo "test: no time left for pass '$name' (budget ${BUDGET}s)" >&2
-    NAMES+=("$name")
+    NAMES+=("$n $name")
     RCS+=(124)
     return
   fi
@@ -52,18 +60,38 @@ run_pass() {
   echo "=== pass $n: $name ==="
   local unset_db=()
   [ "$db" = "sqlite" ] && unset_db=(-u DATABASE_URL)
-  env "${unset_db[@]}" TEST_MEDIA_BASE="$TEST_SERVICES_DIR/media-$n" timeout -k 30 "$left" \
+  if [ "$db" = "stack" ] && ! docker_start; then
+    NAMES+=("$n $name")
+    RCS+=(1)
+    return
+  fi
+  local pass_start
+  pass_start=$(date +%s)
+  env "${unset_db[@]}" STACK_TEST="$([ "$db" = stack ] && echo 1 || echo 0)" TEST_MEDIA_BASE="$TEST_SERVICES_DIR/media-$n" timeout -k 30 "$left" \
     pytest -p pytest_isolation --junitxml="$TEST_SERVICES_DIR/junit-$n.xml" "$@"
   local rc=$?
   [ "$rc" -eq 124 ] && echo "test: pass '$name' timed out" >&2
-  NAMES+=("$name")
+  echo "test: pass $n took $(($(date +%s) - pass_start))s"
+  NAMES+=("$n $name")
   RCS+=("$rc")
 }
 
-UNIT='not bench and not services and not browser'
+UNIT='not bench and not services and not browser and not stack'
 run_pass "PostgreSQL" 1 pg -m "$UNIT" "${xdist[@]}" "$@"
-run_pass "PostgreSQL + Redis (services, browser)" 2 pg -m "(services or browser) and not bench" "$@"
+run_pass "PostgreSQL + Redis (services, browser)" 2 pg -m "(services or browser) and not bench and not stack" "$@"
 run_pass "SQLite" 3 sqlite -m "$UNIT" "${xdist[@]}" "$@"
+stack_wanted=1
+if [ "$#" -gt 0 ]; then
+  stack_wanted=0
+  for arg in "$@"; do
+    case "$arg" in tests/stack* | ./tests/stack* | tests | tests/ | ./tests) stack_wanted=1 ;; esac
+  done
+fi
+if [ "$stack_wanted" -eq 1 ]; then
+  run_pass "docker compose stack" 4 stack -m "stack" "$@"
+  docker_remove_stack_leftovers  # only if the pass was cut off before its own clean-up
+  docker_stop
+fi
 
 echo
 echo "=== summary ($(($(date +%s) - START))s) ==="
@@ -77,7 +105,7 @@ for i in "${!NAMES[@]}"; do
     124) verdict="TIMED OUT" ;;
     *) verdict="FAILED (pytest exit $rc)" ;;
   esac
-  echo "pass $((i + 1)) ${NAMES[$i]}: $verdict"
+  echo "pass ${NAMES[$i]}: $verdict"
   if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ] && [ "$final" -eq 0 ]; then
     final="$rc"
   fi

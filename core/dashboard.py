@@ -69,10 +69,36 @@ def today_items(user, *, today: date | None = None) -> list[Item]:
             )
         items.append(
             Item(
+                "印刷未了の一括交付",
+                IssuanceRun.objects.filter(state=RunState.PRINT_INCOMPLETE).count(),
+                _url(
+                    "admin:certificates_issuancerun_changelist",
+                    f"state__exact={RunState.PRINT_INCOMPLETE}",
+                ),
+                attention=True,
+            )
+        )
+        items.append(
+            Item(
                 "失敗した一括交付",
                 IssuanceRun.objects.filter(state=RunState.FAILED).count(),
                 _url(
                     "admin:certificates_issuancerun_changelist", f"state__exact={RunState.FAILED}"
+                ),
+                attention=True,
+            )
+        )
+    if user.has_perm("elderly.view_elderlybatch"):
+        # The 高齢受給者証 the nightly job listed (its day's events), awaiting a second person.
+        from elderly.models import BatchState, ElderlyEvent
+
+        items.append(
+            Item(
+                "承認待ちの高齢受給者証",
+                ElderlyEvent.objects.filter(batch__state=BatchState.PREPARED).count(),
+                _url(
+                    "admin:elderly_elderlybatch_changelist",
+                    f"state__exact={BatchState.PREPARED}",
                 ),
                 attention=True,
             )

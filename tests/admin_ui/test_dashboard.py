@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from certificates.lifecycle import certificates_record_returns
 from core.dashboard import recovery_rates, today_items
@@ -30,6 +31,45 @@ def test_each_role_sees_what_it_acts_on(society, clerk, supervisor, auditor, sup
     assert clerk_items["入金待ちの再交付申請"].count == 0
     sup_items = _items(supervisor2)
     assert sup_items["承認待ちの一括交付"].count == 0 and "実行待ちの一括交付" in sup_items
+
+
+def test_left_out_runs_and_the_days_elderly_list_are_counted(society, clerk, supervisor2):
+    from certificates.models import CopayRatio, IssuanceRun, Route, RunState
+    from elderly.models import ElderlyBatch, ElderlyEvent, ElderlyEventKind
+
+    before = _items(clerk)
+    assert before["印刷未了の一括交付"].count == 0
+    assert before["承認待ちの高齢受給者証"].count == 0
+    run = IssuanceRun.objects.create(
+        status_date=society.today,
+        issue_date=society.today,
+        valid_until=society.today,
+        created_by=clerk,
+        approved_by=supervisor2,
+        approved_at=timezone.now(),
+        state=RunState.PRINT_INCOMPLETE,
+    )
+    batch = ElderlyBatch.objects.create(detected_on=society.today)
+    holder = society.sato
+    ElderlyEvent.objects.create(
+        batch=batch,
+        person=holder,
+        household=holder.household,
+        certificate=holder.certificates.get(),
+        kind=ElderlyEventKind.REACHING_70,
+        effective_from=society.today,
+        valid_until=society.today,
+        copay_ratio=CopayRatio.TWO,
+        route=Route.EMPLOYER,
+    )
+    after = _items(clerk)
+    assert after["印刷未了の一括交付"].count == 1
+    assert after["承認待ちの高齢受給者証"].count == 1
+    client = Client()
+    client.force_login(clerk)
+    for label in ("印刷未了の一括交付", "承認待ちの高齢受給者証"):
+        assert client.get(after[label].url).status_code == 200
+    assert str(run.pk) in client.get(after["印刷未了の一括交付"].url).content.decode()
 
 
 def test_home_page_links_each_count_to_its_list(society, clerk):

@@ -25,7 +25,8 @@ def settings_variables() -> set[str]:
     """Every environment variable config/settings.py (and its storage part) reads through the env
     helpers."""
     source = "".join(
-        (ROOT / "config" / name).read_text(encoding="utf-8") for name in ("settings.py", "storage.py")
+        (ROOT / "config" / name).read_text(encoding="utf-8")
+        for name in ("settings.py", "storage.py")
     )
     return set(re.findall(r'env_(?:str|bool|int|list)\(\s*"([A-Z][A-Z0-9_]*)"', source))
 

@@ -337,11 +337,10 @@ class IssuanceRunAdmin(SimpleHistoryAdmin):
             messages.error(
                 request,
                 f"一括交付 #{run.pk} は「{run.get_state_display()}」のため実行できません"
-                + (
-                    "(実行中です。進捗はこの画面で確認できます)"
-                    if run.state == RunState.RUNNING
-                    else ""
-                ),
+                + {
+                    RunState.CREATED: "(承認されていない一括交付は実行できません)",
+                    RunState.RUNNING: "(実行中です。進捗はこの画面で確認できます)",
+                }.get(run.state, ""),
             )
             return HttpResponseRedirect(self._preview_url(pk))
         if request.method != "POST":

@@ -41,6 +41,7 @@ ACTION_LABELS: dict[str, str] = {
     "document.reprinted": "資格確認書の再印刷",
     "documents.scheduled": "帳票作成の予約",
     "documents.resumed": "帳票作成の再開",
+    "documents.retried": "失敗した帳票の再作成",
     # 加入者
     "person.loss_recorded": "資格喪失の記録",
     "person.name_changed": "氏名の変更",

@@ -171,7 +171,8 @@ def test_the_lockout_page_is_in_japanese_with_the_wait(client, clerk):
     page = client.post(LOGIN, {"username": "clerk", "password": "wrong", "next": "/admin/"})
     text = page.content.decode()
     assert page.status_code == 429
-    assert "ログインが一時的に制限されています" in text and "15分たってから" in text
+    # the page (templates/admin/lockout.html) says why and how long to wait, in Japanese
+    assert "ログインを一時的に停止しました" in text and "15分</strong>待ってから" in text
     assert "Account locked" not in text
 
 

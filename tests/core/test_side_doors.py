@@ -74,6 +74,12 @@ _CLERK_WRITES = {
     "admin:fees_heldcertificate_record",
     "admin:fees_heldcertificate_correct",
     "admin:documents_generateddocument_changelist:retry_failed",
+    # from the 加入者カルテ: a person's reprint (recorded in the audit trail), a single payment
+    "admin:members_person_reprint",
+    "admin:fees_invoice_pay",
+    # 基準収入額適用: recorded by a clerk (its end date stays changeable)
+    "admin:members_incomebasisapplication_add",
+    "admin:members_incomebasisapplication_change",
 }
 WRITES = {
     "anonymous": {"admin:login"},  # a failed login is recorded (django-axes)
@@ -86,6 +92,9 @@ WRITES = {
         "admin:certificates_run_approve",
         "admin:certificates_run_execute",
         "admin:fees_invoice_changelist:waive",
+        "admin:fees_invoice_waive",
+        # the day's 高齢受給者証 list, approved by a second person
+        "admin:elderly_batch_approve",
     },
 }
 # Never a writer for anyone, whatever the lists above say: the record of what happened.
@@ -171,6 +180,7 @@ PROJECT_OBJECT_URLS = {
     "core:export_job_download": ExportJob,
     "core:export_job_report": ExportJob,
     "documents:download": GeneratedDocument,
+    "documents:view": GeneratedDocument,
 }
 
 

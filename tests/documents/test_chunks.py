@@ -114,7 +114,8 @@ def test_chunk_of_a_dead_worker_is_rerendered_into_the_same_single_file(
     GeneratedDocument.objects.filter(pk=doc.pk).update(
         state=DocumentState.RENDERING, sha256="", page_count=None, file=""
     )
-    render_run_chunk.apply(args=(doc.pk,))  # the broker's redelivery
+    # the broker's redelivery: the same message (acks_late), so the same task id holds the claim
+    render_run_chunk.apply(args=(doc.pk,), task_id=doc.claimed_by or None)
     doc.refresh_from_db()
     assert doc.state == DocumentState.STORED
     assert doc.attempts == 2
@@ -131,7 +132,7 @@ def test_chunk_whose_workers_keep_dying_fails_after_the_limit(
     GeneratedDocument.objects.filter(pk=doc.pk).update(
         state=DocumentState.RENDERING, attempts=services.MAX_ATTEMPTS
     )
-    render_run_chunk.apply(args=(doc.pk,))
+    render_run_chunk.apply(args=(doc.pk,), task_id=doc.claimed_by or None)  # redelivered
     doc.refresh_from_db()
     run.refresh_from_db()
     assert doc.state == DocumentState.FAILED

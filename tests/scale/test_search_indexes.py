@@ -7,6 +7,7 @@ or an index scan that only filters (walking the whole primary key), fails the te
 
 import json
 import os
+from datetime import date
 
 import pytest
 from django.contrib.admin.sites import site
@@ -14,7 +15,8 @@ from django.db import connection
 from django.test import RequestFactory
 
 from certificates.models import Certificate
-from members.models import Person, RegistrationStatus
+from members.dates import derived_person_fields
+from members.models import HOUSEHOLD_PENDING, Person, RegistrationStatus
 
 from . import builders
 
@@ -70,6 +72,13 @@ def plan_of(queryset) -> dict:
 FILLER = 30_000  # rows enough that reading a whole table costs more than any index path
 
 
+# The derived dates of a person born 1980-01-01, from their one definition.
+_DERIVED_1980 = tuple(
+    derived_person_fields(birth_date=date(1980, 1, 1), member_id=None, pk=None)[f]
+    for f in ("age_cover_until", "elderly_from")
+)
+
+
 def add_filler(n: int) -> None:
     """n more persons (サトウ), each with a status and a certificate, written with plain SQL: only
     their number matters here, so that the planner's costs are those of a big table."""
@@ -84,13 +93,18 @@ def add_filler(n: int) -> None:
             INSERT INTO members_person (kigo, bango, edaban, relationship, insured_type,
                 employer_id, standard_remuneration, name, name_kana, birth_date, sex,
                 postal_code, address, acquired_on, loss_reason, needs_consideration,
-                created_at, updated_at)
+                sex_on_back, household_id, age_cover_until, elderly_from, created_at, updated_at)
             SELECT 'F' || (g / 100), (g %% 100)::text, '00', '本人', '一般', %s, 300000,
                    '佐藤 太郎' || g, 'サトウ タロウ' || g, DATE '1980-01-01', '男', '', '',
-                   DATE '2010-04-01', '', false, now(), now()
+                   DATE '2010-04-01', '', false, false, %s, %s, %s, now(), now()
             FROM generate_series(1, %s) g
             """,
-            [employer_id, n],
+            [employer_id, HOUSEHOLD_PENDING, *_DERIVED_1980, n],
+        )
+        # a 本人 is their own household (as members.models.persons_settle_households does)
+        cur.execute(
+            "UPDATE members_person SET household_id = id WHERE household_id = %s",
+            [HOUSEHOLD_PENDING],
         )
         cur.execute(
             "INSERT INTO members_registrationstatus (snapshot_id, person_id, as_of, status)"

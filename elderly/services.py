@@ -26,6 +26,7 @@ from certificates.models import Certificate, CertificateState
 from certificates.rules import copay_ratio_on
 from core.models import AuditEvent, NumberSequence, audit_event
 from core.roles import CLERK, SUPERVISOR, user_has_role
+from core.text_safety import check_texts
 from members.dates import fiscal_year, month_end
 from members.models import IncomeBasisApplication, Person, Relationship
 
@@ -99,6 +100,7 @@ def income_basis_record(
 ) -> IncomeBasisApplication:
     """Record a 基準収入額適用 decision for a 被保険者 (a clerk, on the member's application)."""
     _require_role(acting_user, CLERK, SUPERVISOR, action="基準収入額適用を記録")
+    check_texts({"備考": note}, multiline=frozenset({"備考"}))
     # The member's row lock serialises two clerks recording for the same household.
     member = Person.objects.select_for_update().get(pk=member.pk)
     income_basis_validate(

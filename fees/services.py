@@ -463,6 +463,7 @@ def invoice_waive(*, invoice: Invoice, reason: str, acting_user) -> Invoice:
     """免除: only a 承認者 (permission fees.waive_invoice) may waive the fee, always with a reason."""
     if acting_user is None or not acting_user.has_perm("fees.waive_invoice"):
         raise PermissionDenied("手数料の免除は承認者のみが行えます")
+    check_texts({"免除理由": reason}, multiline=frozenset({"免除理由"}))
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError("免除理由を入力してください")
@@ -543,6 +544,7 @@ def reissue_application_cancel(
     """Withdraw an open 滅失・き損 application (e.g. the holder no longer wants a reissue). Its unpaid
     invoice is 取消. The old certificate stays 無効: once reported lost it is never valid again.
     A paid fee is refunded outside the system, so a paid application cannot be cancelled here."""
+    check_texts({"取消理由": reason}, multiline=frozenset({"取消理由"}))
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError("取消理由を入力してください")
@@ -799,6 +801,7 @@ def person_correct_address(
     return: the address is saved and its flag cleared, and every held certificate of the household
     that is still 有効 is sent again in one new letter (documents kind 再印刷); all holds are lifted.
     Returns the certificates sent again."""
+    check_texts({"郵便番号": postal_code, "住所": address})
     addressee = Person.objects.select_for_update().get(pk=person.household_member.pk)
     postal_code = _normalize_postal_code(postal_code)
     address = (address or "").strip()

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from certificates.lifecycle import certificates_require_return
 from core.models import audit_event
+from core.text_safety import check_texts
 
 from .importing import (
     normalize_kana,
@@ -115,6 +116,7 @@ def person_change_name(*, person: Person, name: str, name_kana: str, acting_user
     """氏名/氏名カナ change. 氏名 is kept exactly as given (𠮷, 髙, 﨑 …); 氏名カナ is normalised to
     full-width katakana. Certificates already issued keep their printed name (a 記載事項変更 reissue
     is applied for separately, rules.md "After issue")."""
+    check_texts({"氏名": name, "氏名カナ": name_kana})  # no My Number, no control characters
     if not name.strip():
         raise ValidationError({"name": "氏名を入力してください"})
     if len(name) > Person._meta.get_field("name").max_length:

@@ -183,3 +183,66 @@ def test_the_reissue_service_refuses_it_in_the_new_name_and_the_note(person, cle
             acting_user=clerk,
             note="連絡先 " + text,
         )
+
+
+def _refusals(call, label: str):
+    """call(text) refuses a grouped My Number and a control character, naming `label`, never
+    echoing the value, and leaves the database as it was (the caller's rollback)."""
+    for text in (WRITINGS[1], "山田\u202e太郎"):
+        with pytest.raises(ValidationError) as refused:
+            call(text)
+        message = " ".join(refused.value.messages)
+        assert label in message and text not in message and VALID not in message
+
+
+def test_every_other_service_taking_free_text_refuses_it(person, clerk, supervisor):
+    """The name change, the fee's waiver and cancellation reasons, the address correction after
+    returned mail and the 基準収入額適用 備考: the same detector as the forms and the imports."""
+    from datetime import date
+
+    from elderly.services import income_basis_record
+    from fees.models import ReissueApplication
+    from fees.services import (
+        invoice_waive,
+        person_correct_address,
+        reissue_application_cancel,
+        reissue_application_receive_loss,
+    )
+    from members.models import Person
+    from members.services import person_change_name
+    from tests.core.conftest import make_certificate
+
+    before = Person.objects.get(pk=person.pk).name
+    _refusals(lambda t: person_change_name(person=person, name=t, name_kana="ヤマダ"), "氏名")
+    _refusals(
+        lambda t: person_correct_address(
+            person=person, postal_code="1000001", address="東京都 " + t, acting_user=clerk
+        ),
+        "住所",
+    )
+    assert Person.objects.get(pk=person.pk).name == before
+    cert = make_certificate(person, "2025-0000001", issue_date=date(2025, 12, 2))
+    app = reissue_application_receive_loss(
+        certificate=cert, route="事業主経由", received_on=date(2025, 12, 3), acting_user=clerk
+    )
+    app = ReissueApplication.objects.get(pk=app.pk)
+    _refusals(
+        lambda t: invoice_waive(invoice=app.invoice, reason="理由 " + t, acting_user=supervisor),
+        "免除理由",
+    )
+    _refusals(
+        lambda t: reissue_application_cancel(
+            application=app, reason="理由 " + t, acting_user=clerk
+        ),
+        "取消理由",
+    )
+    _refusals(
+        lambda t: income_basis_record(
+            member=person,
+            valid_from=date(2025, 4, 1),
+            decided_on=date(2025, 4, 1),
+            note="備考 " + t,
+            acting_user=clerk,
+        ),
+        "備考",
+    )

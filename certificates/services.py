@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from django.db.models import Count, IntegerField, Value
 from django.utils import timezone
 
-from core.db import analyze_if_stale
+from core.db import analyze, analyze_if_stale
 from core.models import audit_event
 from core.roles import CLERK, SUPERVISOR, user_has_role
 from members.models import Person, RegistrationStatus
@@ -256,7 +256,7 @@ def _insert_run_targets(
         count = cur.rowcount
     # The planner's statistics for what follows (the summary, executing, planning the PDF
     # chunks): the table has just grown by up to hundreds of thousands of rows.
-    _refresh_statistics(RunTarget)
+    analyze(RunTarget._meta.db_table)
     return count
 
 
@@ -585,20 +585,13 @@ def run_execute_begin(*, run: IssuanceRun, acting_user=None) -> IssuanceRun:
     return _run_start(run_id=run.pk, acting_user=acting_user)
 
 
-def _refresh_statistics(model) -> None:
-    """ANALYZE a table on PostgreSQL (SQLite's planner keeps no such statistics)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cur:
-            cur.execute(f"ANALYZE {model._meta.db_table}")  # noqa: S608 (a model's table)
-
-
 def _refresh_certificate_statistics() -> None:
     """ANALYZE the certificates table on PostgreSQL. A run adds up to hundreds of thousands of
     有効 certificates within minutes, faster than autovacuum notices; with statistics from before
     the run, PostgreSQL reads every 有効 certificate (the state indexes) for each batch's check of
     its persons instead of probing certificate_one_active_per_person — slower batch after batch.
     Refreshed as the table doubles (before batches 1, 2, 4, 8, …): a few sampled reads per run."""
-    _refresh_statistics(Certificate)
+    analyze(Certificate._meta.db_table)
 
 
 def run_issue_remaining(

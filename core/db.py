@@ -48,14 +48,19 @@ def stale_tables(*models: type[Model], fraction: float = STALE_FRACTION) -> list
     return stale
 
 
+def analyze(*tables: str) -> None:
+    """ANALYZE these tables on PostgreSQL (a no-op on SQLite: its planner keeps no such
+    statistics). Table names come from the models, never from input."""
+    if connection.vendor == "postgresql" and tables:
+        with connection.cursor() as cur:
+            cur.execute(f"ANALYZE {', '.join(connection.ops.quote_name(t) for t in tables)}")
+
+
 def analyze_if_stale(*models: type[Model], fraction: float = STALE_FRACTION) -> list[str]:
     """ANALYZE each table of `models` that changed by more than `fraction` of its rows since it
     was last analyzed (pg_stat_user_tables.n_mod_since_analyze against pg_class.reltuples), or
     was never analyzed. Allowed inside a transaction. Returns the tables analyzed ([] on SQLite
     and when nothing changed enough)."""
     tables = stale_tables(*models, fraction=fraction)
-    if tables:
-        with connection.cursor() as cur:
-            # table names come from the models (and pg_stat_user_tables), never from input
-            cur.execute(f"ANALYZE {', '.join(connection.ops.quote_name(t) for t in tables)}")
+    analyze(*tables)
     return tables

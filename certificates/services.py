@@ -69,26 +69,15 @@ def _retire_superseded(
         "user_id": acting_user.pk if acting_user is not None else None,
         "history_reason": history_reason,
     }
-    retired = retire_sql.set_state(
-        expired,
-        note=NOTE_EXPIRED,
-        audit=retire_sql.Audit(
-            "certificate.expired",
-            constants={"reason": NOTE_EXPIRED},
-            columns={"valid_until": "valid_until"},
-        ),
-        **common,
-    )
-    retired += retire_sql.set_state(
-        replaced,
-        note=replaced_note,
-        audit=retire_sql.Audit(
-            "certificate.replaced",
-            constants={"reason": replaced_note},
-            columns={"valid_until": "valid_until"},
-        ),
-        **common,
-    )
+    retired = 0
+    for ids, note, action in (
+        (expired, NOTE_EXPIRED, "certificate.expired"),
+        (replaced, replaced_note, "certificate.replaced"),
+    ):
+        audit = retire_sql.Audit(
+            action, constants={"reason": note}, columns={"valid_until": "valid_until"}
+        )
+        retired += retire_sql.set_state(ids, note=note, audit=audit, **common)
     return retired, []
 
 

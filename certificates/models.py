@@ -42,6 +42,10 @@ class CertificateState(models.TextChoices):
     VOID = "無効", "無効"
 
 
+# States of a certificate (or a 高齢受給者証) that no longer covers any day, whatever its dates.
+NOT_COVERING = (CertificateState.VOID, CertificateState.RETURNED)
+
+
 class RunState(models.TextChoices):
     CREATED = "作成", "作成"
     APPROVED = "承認", "承認"

@@ -41,7 +41,13 @@ from members.models import (
     RegistrationStatusValue,
 )
 
-from .models import Certificate, CertificateState, CopayRatio, IssueReason, Route
+from .models import (
+    NOT_COVERING,
+    Certificate,
+    CopayRatio,
+    IssueReason,
+    Route,
+)
 
 # 健康保険法施行令§34①: 70–74 pay 3割 when the 標準報酬月額 is 280,000 yen or more.
 HIGH_INCOME_REMUNERATION = 280_000
@@ -264,10 +270,6 @@ def has_reason(base: str) -> Q:
 
 
 # --- rule 2: a certificate covering the issue date ----------------------------------------------
-
-
-# States of a certificate that no longer covers any day, whatever its dates.
-NOT_COVERING = (CertificateState.VOID, CertificateState.RETURNED)
 
 
 def covering_certificates(issue_date: date):

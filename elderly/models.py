@@ -10,7 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-from certificates.models import CertificateState, CopayRatio, Route
+from certificates.models import NOT_COVERING, CertificateState, CopayRatio, Route
 from members.models import Person
 
 
@@ -36,7 +36,7 @@ class ElderlyCardQuerySet(models.QuerySet):
             Q(superseded_from__isnull=True) | Q(superseded_from__gt=on),
             effective_from__lte=on,
             valid_until__gte=on,
-        ).exclude(state__in=[CertificateState.VOID, CertificateState.RETURNED])
+        ).exclude(state__in=NOT_COVERING)
 
 
 class ElderlyCard(models.Model):

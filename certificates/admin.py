@@ -570,3 +570,7 @@ class CertificateAdmin(SimpleHistoryAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# The screens of the certificate's life after issue (返却管理, 送付保留, 返戻記録) live in their own module.
+from . import admin_returns  # noqa: E402, F401

@@ -552,7 +552,7 @@ def register_dataset(dataset: Dataset) -> None:
 
 
 # Admin screens whose rows are best exported in another dataset's format.
-_PROXY_DATASETS = {"fees.ReturnPendingCertificate": "returns"}
+_PROXY_DATASETS = {"certificates.ReturnPendingCertificate": "returns"}
 
 
 def get_dataset(name: str) -> Dataset:

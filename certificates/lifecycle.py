@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from core.models import AuditEvent, audit_event
 from members.models import Person, RegistrationStatus, RegistrationStatusValue
+from members.services import persons_apply_75th_birthday
 
 from . import retire_sql
 from .models import Certificate, CertificateState
@@ -417,7 +418,6 @@ def daily_jobs_run(*, today: date, acting_user=None) -> dict[str, int]:
     run_daily_jobs`), in the order the rules need: 75th birthdays first (their losses put
     certificates to 返却待ち or 返却不要), then expiries, then マイナ保険証 registrations, then overdue
     flags. Each step is its own transaction and safe to run twice. Returns counts per step."""
-    from members.services import persons_apply_75th_birthday  # members imports this module
 
     return {
         "75歳到達": len(persons_apply_75th_birthday(on=today, acting_user=acting_user)),

@@ -14,7 +14,6 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from certificates.lifecycle import certificates_require_return
 from core.models import audit_event
 from core.text_safety import check_texts
 
@@ -27,6 +26,7 @@ from .models import (
     Person,
     Relationship,
 )
+from .signals import persons_lost
 from .staging import Stage, execute, fetch, param_date, qn
 
 _BATCH = 500
@@ -107,8 +107,12 @@ def person_record_loss(
             )
             changed.append(dep)
 
-    for lost in changed:
-        certificates_require_return(person=lost, lost_on=lost.lost_on, acting_user=acting_user)
+    if changed:
+        persons_lost.send(
+            sender=Person,
+            persons=Person.objects.filter(pk__in=[p.pk for p in changed]),
+            acting_user=acting_user,
+        )
     return changed
 
 

@@ -25,6 +25,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from core.exports import CsvEncoder
 from core.models import audit_event
 from core.pagination import EstimatedCountPaginator
+from documents.selectors import run_documents_done as run_progress
 from members.models import Employer, Person
 
 from .forms import RunDatesForm
@@ -36,7 +37,7 @@ from .models import (
     Route,
     RunState,
 )
-from .selectors import run_progress, run_targets_for_manifest
+from .selectors import run_targets_for_manifest
 from .services import run_approve, run_create, run_execute_begin
 
 

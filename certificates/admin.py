@@ -25,6 +25,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from core.exports import CsvEncoder
 from core.models import audit_event
 from core.pagination import EstimatedCountPaginator
+from documents.selectors import run_documents_done as run_progress
 from members.models import Employer, Person
 
 from .forms import RunDatesForm
@@ -36,7 +37,7 @@ from .models import (
     Route,
     RunState,
 )
-from .selectors import run_progress, run_targets_for_manifest
+from .selectors import run_targets_for_manifest
 from .services import run_approve, run_create, run_execute_begin
 
 
@@ -570,3 +571,7 @@ class CertificateAdmin(SimpleHistoryAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# The screens of the certificate's life after issue (返却管理, 送付保留, 返戻記録) live in their own module.
+from . import admin_returns  # noqa: E402, F401

@@ -361,3 +361,124 @@ class Certificate(models.Model):
         if self.state in _LAPSE_ON_EXPIRY and self.valid_until < today:
             return CertificateState.NO_RETURN
         return self.state
+
+
+# --- the certificate's life after issue: returns, 返却督促, 宛所不明 ----------------------------------
+# Moved from the fees app (issue 13, app boundaries); their tables keep the names they were created
+# with (db_table), so no data moved (migrations certificates 0009_s13 / fees 0005_s13).
+
+
+class ReturnReminder(models.Model):
+    """A certificate included in a 返却督促 letter (one row per certificate and letter)."""
+
+    certificate = models.ForeignKey(
+        Certificate,
+        verbose_name="資格確認書",
+        on_delete=models.PROTECT,
+        related_name="return_reminders",
+    )
+    document = models.ForeignKey(
+        "documents.GeneratedDocument",
+        verbose_name="督促状",
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name="作成者",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_at = models.DateTimeField("作成日時", auto_now_add=True)
+
+    class Meta:
+        db_table = "fees_returnreminder"
+        verbose_name = "返却督促"
+        verbose_name_plural = "返却督促"
+        ordering = ["-id"]
+        indexes = [
+            # the overdue list shows the count and date of the last reminder per certificate
+            models.Index(fields=["certificate", "created_at"], name="returnreminder_cert"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.certificate_id} {timezone.localtime(self.created_at):%Y-%m-%d}"
+
+
+class ReturnedMail(models.Model):
+    """宛所不明の返戻: one envelope the post brought back, and how it was resolved (address corrected and
+    sent again). The certificate's held_since / the addressee's address_unknown_since carry the
+    current state; this row keeps the record and the resend's documents for the clerk to print."""
+
+    certificate = models.ForeignKey(
+        Certificate,
+        verbose_name="資格確認書",
+        on_delete=models.PROTECT,
+        related_name="returned_mails",
+    )
+    returned_on = models.DateField("返戻日")
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name="登録者",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    resolved_at = models.DateTimeField("住所訂正日時", null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name="住所訂正者",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    # The new letter and certificates sent to the corrected address (kind 再印刷); empty when the
+    # certificate was no longer valid by then.
+    document = models.ForeignKey(
+        "documents.GeneratedDocument",
+        verbose_name="再送帳票",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_at = models.DateTimeField("登録日時", auto_now_add=True)
+
+    class Meta:
+        db_table = "fees_returnedmail"
+        verbose_name = "返戻記録"
+        verbose_name_plural = "返戻記録(宛所不明・再送)"
+        ordering = ["-returned_on", "-id"]
+        constraints = [
+            # one open (unresolved) return per certificate: it is held until the address is fixed
+            models.UniqueConstraint(
+                fields=["certificate"],
+                condition=Q(resolved_at__isnull=True),
+                name="returnedmail_one_open_per_certificate",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.certificate_id} {self.returned_on}"
+
+
+class ReturnPendingCertificate(Certificate):
+    """返却管理: certificates to be returned after 資格喪失 (admin screen only)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "返却管理"
+        verbose_name_plural = "返却管理(返却待ち・期限超過)"
+
+
+class HeldCertificate(Certificate):
+    """送付保留: certificates whose envelope came back 宛所不明, held until the address is corrected."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "送付保留"
+        verbose_name_plural = "送付保留(宛所不明の返戻)"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.conf import settings
-from django.db.models import Case, Count, DateField, F, IntegerField, Subquery, Value, When
+from django.db.models import Case, DateField, F, IntegerField, Subquery, Value, When
 from django.db.models.functions import Coalesce
 
 from members.models import Person
@@ -200,20 +200,6 @@ def person_terms(*, person_id: int, status_date: date, issue_date: date, valid_u
     out = {col: row[name] for col, name in RUN_TARGET_COLUMNS.items() if name in row}
     out["qualified"] = bool(row["qualified"])
     return out
-
-
-def run_progress(run: IssuanceRun) -> tuple[int, int]:
-    """(stored documents, all documents) of a run, read from documents.GeneratedDocument."""
-    from documents.models import DocumentState, GeneratedDocument
-
-    counts = dict(
-        GeneratedDocument.objects.filter(run=run)
-        .order_by()  # the model's default ordering would split the GROUP BY
-        .values("state")
-        .annotate(n=Count("pk"))
-        .values_list("state", "n")
-    )
-    return counts.get(DocumentState.STORED, 0), sum(counts.values())
 
 
 def run_targets_for_manifest(run: IssuanceRun):

@@ -557,13 +557,14 @@ def _run_finish_issue(*, run_id: int, acting_user) -> IssuanceRun:
 
 
 def _hand_over_to_documents(run: IssuanceRun) -> None:
-    """After commit, documents plans and enqueues the PDF chunks and sets the run to 完了 when all
-    are stored (a task must never read rows before they are committed). Scheduling is idempotent,
-    so a resumed or concurrent execute may hand over again."""
-    from documents.services import run_documents_schedule
+    """After commit, documents (receiving certificates.signals.run_issued) plans and enqueues the
+    PDF chunks and sets the run to 完了 when all are stored (a task must never read rows before they
+    are committed). Scheduling is idempotent, so a resumed or concurrent execute may hand over
+    again."""
+    from .signals import run_issued
 
     run_id = run.pk
-    transaction.on_commit(lambda: run_documents_schedule(run_id=run_id))
+    transaction.on_commit(lambda: run_issued.send(sender=IssuanceRun, run_id=run_id))
 
 
 def run_execute_begin(*, run: IssuanceRun, acting_user=None) -> IssuanceRun:

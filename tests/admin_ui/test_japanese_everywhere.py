@@ -134,8 +134,8 @@ def test_seeded_people_have_their_creation_in_the_history(db, clerk):
 def test_titles_are_in_japan_time(society):
     from datetime import UTC, datetime
 
+    from certificates.models import ReturnReminder
     from core.models import AuditEvent
-    from fees.models import ReturnReminder
 
     event = AuditEvent.objects.first()
     event.at = datetime(2026, 3, 31, 16, 30, tzinfo=UTC)  # 2026-04-01 01:30 in Tokyo

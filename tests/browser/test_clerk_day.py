@@ -127,7 +127,7 @@ def test_lists_fit_1366_and_an_auditor_reads_without_acting(
     page = _login(browser, live_server.url, "clerk")
     for url, name in (
         ("/admin/members/person/", "list-persons"),
-        ("/admin/fees/returnpendingcertificate/", "list-returns"),
+        ("/admin/certificates/returnpendingcertificate/", "list-returns"),
         ("/admin/certificates/certificate/", "list-certificates"),
         ("/admin/fees/reissueapplication/", "list-applications"),
     ):

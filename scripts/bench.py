@@ -12,6 +12,7 @@ Sizes (environment):
     BENCH_IMPORT_SIZES   members file sizes of scripts/bench_import.py   (default 100,000,1,200,000)
     BENCH_OUTPUT         the report                                      (default docs/performance.md)
     BENCH_KEEP=1         keep the work directory (logs, PDFs, CSVs) under /tmp
+    BENCH_PROFILE_SQL=1  the issuing steps' logs list their slowest statements (seconds, count)
     BENCH_SKIP           sections left out, comma-separated: import, import_scale, pdf (a partial
                          run prints its figures and writes only bench-results.json, no report)
 
@@ -120,6 +121,8 @@ class Bench:
 
     def env(self, db: str, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BENCH_")}
+        if os.environ.get("BENCH_PROFILE_SQL") == "1":  # per-statement times in the step logs
+            env["BENCH_PROFILE_SQL"] = "1"
         env.pop("CELERY_BROKER_URL", None)  # eager unless a step says otherwise
         env.update(
             DATABASE_URL=self.db_url(db),

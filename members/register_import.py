@@ -556,8 +556,8 @@ def _apply_losses(stage: Stage, summary: MembersImportSummary, now, user) -> Non
 def _record_losses(losses: Stage, steps: tuple[int, ...], now, user, summary=None) -> int:
     """Write the losses staged in `losses` (rows of _LOSS_STAGE with a step in `steps`) set-wise:
     the persons' columns, their history rows, one audit row each and their certificates put up
-    for return. Also the writer of persons_apply_75th_birthday (members.services). Returns how
-    many persons changed."""
+    for return. Also the writer of members.services._losses_record (person_record_loss and the
+    nightly 75th birthdays). Returns how many persons changed."""
     from certificates.lifecycle import certificates_require_return_for
     from certificates.models import Certificate, CertificateState
 

@@ -303,8 +303,13 @@ class Certificate(models.Model):
     created_at = models.DateTimeField("作成日時", auto_now_add=True)
     updated_at = models.DateTimeField("更新日時", auto_now=True)
 
+    # The history is read by the certificate's id, date and user only (the 変更履歴 list and a
+    # record's diff): the certificate's own indexes on 証明書番号, person, run and replaces are not
+    # copied to it, where each would cost every issued and retired certificate an index entry.
     history = HistoricalRecords(
-        verbose_name="資格確認書の変更履歴", verbose_name_plural="資格確認書の変更履歴"
+        verbose_name="資格確認書の変更履歴",
+        verbose_name_plural="資格確認書の変更履歴",
+        no_db_index=["number", "person", "run", "replaces"],
     )
     objects = CertificateQuerySet.as_manager()
 

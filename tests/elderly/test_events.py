@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import subprocess
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 from unittest import mock
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError

@@ -169,3 +169,25 @@ def test_a_renewal_run_replaces_and_three_repeats_add_nothing(clerk, supervisor)
         assert [c.issue_date for c in certs] == [ISSUE, renewal]
         assert certs[0].covers_until == renewal - timedelta(days=1)
         assert certs[1].covers_until is None
+
+
+def test_rule_2_counts_a_certificate_starting_after_the_issue_date(clerk):
+    """README "Known limits / deviations": rules.md's covering certificate is "issued on or before"
+    the issue date; the selection also counts one issued after it, which would otherwise give the
+    person a second certificate covering the later one's days (refused by the database). Such a
+    person is excluded with the reason 有効な資格確認書あり, and one without it is a target."""
+    from certificates.selectors import issuance_decision
+
+    later, plain = member(), member()
+    snapshot(date(2026, 11, 15), [(later, "未登録", None), (plain, "未登録", None)])
+    _issue(later, issue=date(2027, 1, 1), until=UNTIL)  # starts a month after ISSUE
+    run = run_create(
+        status_date=date(2026, 11, 15), issue_date=ISSUE, valid_until=UNTIL, acting_user=clerk
+    )
+    assert list(run.targets.values_list("person_id", flat=True)) == [plain.pk]
+    decision = issuance_decision(
+        person_id=later.pk, status_date=date(2026, 11, 15), issue_date=ISSUE, valid_until=UNTIL
+    )
+    assert decision.target is None and decision.excluded_by == ["有効な資格確認書あり"]
+    # the literal reading would have issued 2026-12-01…2031-11-30 beside it: the database refuses
+    _refused(person=later, state=CertificateState.NO_RETURN)

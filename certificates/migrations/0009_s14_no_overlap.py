@@ -11,6 +11,16 @@ from django.db import migrations, models
 import certificates.constraints
 
 NOT_COVERING = ("無効", "返却済")
+
+
+class BtreeGist(BtreeGistExtension):
+    """Created on PostgreSQL only (Django's operation checks the vendor going forwards, not
+    backwards); left installed when migrating back (harmless, and it may serve others)."""
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        return None
+
+
 RETURN_PENDING = "返却待ち"
 
 
@@ -60,7 +70,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        BtreeGistExtension(),  # PostgreSQL only: the person's equality inside the GiST index
+        BtreeGist(),  # PostgreSQL only: the person's equality inside the GiST index
         migrations.AddField(
             model_name="certificate",
             name="covers_until",

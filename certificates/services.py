@@ -64,6 +64,9 @@ def _retire_superseded(
     blocking_ids = [pk for pk, until in active if until >= issue_date and pk not in replaced_ids]
     if blocking_ids:
         return 0, list(Certificate.objects.select_related("person").filter(pk__in=blocking_ids))
+    # The replaced certificates, whatever their state (返却待ち after a 記載事項変更 too), stop
+    # covering the day the new ones start: certificate_no_overlapping_cover (issue 14).
+    ended = retire_sql.end_cover(sorted(replaced_ids), before=issue_date, now=now)
     common = {
         "state": CertificateState.NO_RETURN,
         "now": now,
@@ -79,6 +82,8 @@ def _retire_superseded(
             action, constants={"reason": note}, columns={"valid_until": "valid_until"}
         )
         retired += retire_sql.set_state(ids, note=note, audit=audit, **common)
+    kept_state = sorted(set(ended) - set(replaced))  # their history row, as set_state's above
+    retire_sql.insert_history(kept_state, now=now, user_id=common["user_id"], reason=history_reason)
     return retired, []
 
 

@@ -1,6 +1,7 @@
 """A large members file uploaded in a real browser becomes a background import: the clerk lands on
-the job page, which reloads itself (no script, so nothing for the CSP to refuse) while a real
-Celery worker imports, and ends on the report."""
+the job page, which follows the job without reloading (htmx asks for the job's fragment, the
+same pattern as a run's progress; the CSP refuses nothing) while a real Celery worker imports, and
+ends on the report, where polling stops."""
 
 from __future__ import annotations
 
@@ -55,9 +56,14 @@ def test_a_large_upload_is_imported_in_the_background_with_a_progress_page(
     assert page.get_attribute("#import-job", "data-state") == ImportJobState.PENDING
     page.screenshot(path=screenshots / "import-job-queued.png", full_page=True)
 
+    assert page.get_attribute("#import-job", "hx-trigger") == "every 2s"
+    page.evaluate("window.__sameDocument = 'yes'")
     start_worker("w1", concurrency=1)
-    # the page reloads itself until the job has ended
+    # the page follows the job by itself: no reload, no navigation (the marker set on this very
+    # document is still there when the job has ended)
     page.wait_for_selector("#import-job[data-state='完了']", timeout=180_000)
+    assert page.evaluate("window.__sameDocument") == "yes"
+    assert page.get_attribute("#import-job", "hx-trigger") is None  # polling has stopped
     page.screenshot(path=screenshots / "import-job-done.png", full_page=True)
     text = page.inner_text("#import-job")
     assert f"加入者の取込が完了しました: {ROWS}行 / 新規 {ROWS}" in text

@@ -57,5 +57,5 @@ def test_a_worker_imports_a_large_upload_and_the_page_shows_its_progress(
     assert Person.objects.count() == ROWS
     assert job.summary.startswith(f"加入者の取込が完了しました: {ROWS}行 / 新規 {ROWS}")
     page = client.get(response["Location"]).content.decode()
-    assert job.summary in page and 'http-equiv="refresh"' not in page
+    assert job.summary in page and "hx-trigger" not in page
     assert not [p for p in media_root.rglob("*") if p.is_file()]

@@ -30,6 +30,7 @@ from .conftest import (
     set_status,
     squash,
 )
+from .pdfprobe import pdfa_problems
 
 
 def build_population():
@@ -169,6 +170,13 @@ def test_eager_path_completes_the_run(rendered):
     }
     for doc in rendered.docs:
         assert len(PdfReader(doc.path).pages) == doc.page_count
+
+
+def test_the_stored_run_documents_pass_the_pdfa_checks(rendered):
+    # both bundles via the employer and the 自宅 chunk, as stored by the task (tests/documents/test_pdfa.py
+    # has the other kinds)
+    for doc in rendered.docs:
+        assert pdfa_problems(doc.path) == [], doc.employer
 
 
 def test_each_certificate_is_on_exactly_one_page_and_card(rendered):

@@ -29,6 +29,8 @@ from certificates.lifecycle import (
 )
 from certificates.models import CertificateState, Route
 from documents.models import DocumentState
+from members.import_jobs import ImportJob, ImportKind, background_threshold, import_job_create
+from members.importing import RowError
 
 from . import services
 from .forms import (
@@ -53,7 +55,9 @@ from .models import (
     ReturnReminder,
 )
 from .paperwork import document_rerender
+from .payments import payments_summary_text
 from .selectors import applications_ready_to_issue, certificates_held, returns_overdue
+from .tasks import payments_import_job_run_task
 
 
 def document_link(doc) -> str:
@@ -725,6 +729,8 @@ class PaymentImportAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
         problems = []
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
+            if upload.size > background_threshold():
+                return self._start_payments_job(request, upload)
             try:
                 imp = services.payments_import(
                     source=upload, source_name=upload.name, acting_user=request.user
@@ -733,11 +739,7 @@ class PaymentImportAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
                 problems = _messages(exc)
             else:
                 level = messages.WARNING if imp.rejected_count else messages.SUCCESS
-                self.message_user(
-                    request,
-                    f"入金反映 {imp.applied_count}件、不一致(未反映) {imp.rejected_count}件。",
-                    level,
-                )
+                self.message_user(request, payments_summary_text(imp), level)
                 return HttpResponseRedirect(
                     reverse("admin:fees_paymentimport_change", args=[imp.pk])
                 )
@@ -751,6 +753,50 @@ class PaymentImportAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
             "番号不明・金額相違・入金済・免除・取消・ファイル内の重複の行は一覧に表示し、反映しません。",
             submit_label="取り込む",
         )
+
+    # A large file is not imported inside the web request: it becomes a background job
+    # (members.import_jobs, the registry imports' job and page; run by fees.tasks).
+
+    def get_urls(self):
+        return [
+            path(
+                "job/<int:job_id>/",
+                self.admin_site.admin_view(self.import_job_view),
+                name="fees_paymentimport_import_job",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _start_payments_job(self, request, upload):
+        job = import_job_create(
+            user=request.user,
+            kind=ImportKind.PAYMENTS,
+            upload=upload,
+            task=payments_import_job_run_task,
+        )
+        return HttpResponseRedirect(reverse("admin:fees_paymentimport_import_job", args=[job.pk]))
+
+    def import_job_view(self, request, job_id: int):
+        """The job's progress (the page reloads itself until the job has ended), then its report
+        with a link to the import's rows (applied and not applied)."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        job = get_object_or_404(ImportJob, pk=job_id, kind=ImportKind.PAYMENTS)
+        if job.requested_by_id != request.user.pk and not request.user.is_superuser:
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"{job.get_kind_display()}の取込: {job.source_name}",
+            "job": job,
+            "errors": [RowError(*e) for e in job.errors],
+            "hidden_errors": max(0, job.error_total - len(job.errors)),
+            "changelist_url": self.changelist_url(),
+            "result_url": reverse("admin:fees_paymentimport_change", args=[job.result_id])
+            if job.result_id
+            else "",
+        }
+        return TemplateResponse(request, "admin/members/import_job.html", context)
 
 
 # --- 返却管理 ------------------------------------------------------------------------------------------

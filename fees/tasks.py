@@ -9,3 +9,11 @@ def render_after_issue_document(document_id: int) -> None:
     from .paperwork import document_render
 
     document_render(document_id)
+
+
+@shared_task(name="fees.payments_import_job_run", ignore_result=True, acks_late=True)
+def payments_import_job_run_task(job_id: int) -> None:
+    """A large 振込データ file uploaded in the admin (members.import_jobs.ImportJob)."""
+    from .payments import payments_import_job_run
+
+    payments_import_job_run(job_id=job_id)

@@ -685,10 +685,14 @@ class ImportJobAdmin(ReadOnlyMixin, admin.ModelAdmin):
     )
     readonly_fields = fields
 
+    # each kind's job page: the admin that started it (振込データ: fees.admin.PaymentImportAdmin)
+    job_pages = {
+        ImportKind.MEMBERS: "admin:members_person_import_job",
+        ImportKind.REGISTRATION_STATUS: "admin:members_registrationsnapshot_import_job",
+        ImportKind.PAYMENTS: "admin:fees_paymentimport_import_job",
+    }
+
     @admin.display(description="進捗・結果")
     def report(self, obj: ImportJob):
-        model = Person if obj.kind == ImportKind.MEMBERS else RegistrationSnapshot
-        url = reverse(
-            f"admin:{model._meta.app_label}_{model._meta.model_name}_import_job", args=[obj.pk]
-        )
+        url = reverse(self.job_pages[obj.kind], args=[obj.pk])
         return format_html('<a href="{}">表示</a>', url)

@@ -259,14 +259,15 @@ class PaymentFile:
                 line_no, None, f"列の数が見出し({len(header)}列)と違います({len(cells)}列)"
             )
             return None
-        for name, i in index.items():
-            if _is_my_number(cells[i]):
-                self.problem(line_no, name, "個人番号と思われる値があります(取り込めません)")
+        # every cell is one of COLUMNS (an unknown column refuses the file): each is checked once
+        my_numbers = [name for name, i in index.items() if _is_my_number(cells[i])]
+        for name in my_numbers:
+            self.problem(line_no, name, "個人番号と思われる値があります(取り込めません)")
         controls = [(name, forbidden_control(cells[i])) for name, i in index.items()]
         for name, bad in controls:
             if bad is not None:
                 self.problem(line_no, name, f"使用できない制御文字({codepoint(bad)})があります")
-        if any(_is_my_number(c) for c in cells) or any(bad for _, bad in controls):
+        if my_numbers or any(bad for _, bad in controls):
             return None
         number, amount_text, date_text = (cells[index[c]] for c in COLUMNS)
         amount = _amount(amount_text)

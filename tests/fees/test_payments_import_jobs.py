@@ -84,7 +84,7 @@ def test_a_large_upload_becomes_a_job_run_after_commit(
     assert not PaymentImport.objects.exists() and refresh(paid).state == InvoiceState.UNPAID
     assert len(stored_files(settings)) == 1
     body = clerk_client.get(response["Location"]).content.decode()
-    assert 'http-equiv="refresh"' in body and "<progress" in body and "待機" in body
+    assert 'hx-trigger="every 2s"' in body and "<progress" in body and "待機" in body
 
     queued[0]()  # the worker picks it up
     job.refresh_from_db()
@@ -99,7 +99,7 @@ def test_a_large_upload_becomes_a_job_run_after_commit(
     assert AuditEvent.objects.get(action="payments.imported").actor == clerk
     assert stored_files(settings) == []  # the upload is not kept
     body = clerk_client.get(response["Location"]).content.decode()
-    assert 'http-equiv="refresh"' not in body and job.summary in body
+    assert "hx-trigger" not in body and job.summary in body
     detail = reverse("admin:fees_paymentimport_change", args=[imp.pk])
     assert f'href="{detail}"' in body
     rows = clerk_client.get(detail).content.decode()

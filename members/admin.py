@@ -44,7 +44,7 @@ from .services import person_change_name, person_record_loss
 # --- a background import's page (any ImportJob kind) ---------------------------------------------
 
 
-def import_job_context(request, job: ImportJob) -> dict:
+def import_job_context(request, job: ImportJob, *, result_url: str = "") -> dict:
     """What the job's fragment (admin/members/_import_job_live.html) shows."""
     return {
         "job": job,
@@ -53,16 +53,20 @@ def import_job_context(request, job: ImportJob) -> dict:
         "errors": [RowError(*e) for e in job.errors],
         "hidden_errors": max(0, job.error_total - len(job.errors)),
         "poll_url": request.path,
+        "result_url": result_url,
     }
 
 
-def import_job_response(request, job: ImportJob, *, admin_site, opts, changelist_url: str):
+def import_job_response(
+    request, job: ImportJob, *, admin_site, opts, changelist_url: str, result_url: str = ""
+):
     """A background import job's page for the user who uploaded it: its progress, followed live
-    (htmx asks the same URL again and gets the fragment alone), then the report. The caller checks
-    its own import permission; any admin whose uploads become ImportJobs serves this."""
+    (htmx asks the same URL again and gets the fragment alone), then the report — with a link to
+    the record the import wrote (`result_url`), where it has one. The caller checks its own import
+    permission; any admin whose uploads become ImportJobs serves this."""
     if job.requested_by_id != request.user.pk and not request.user.is_superuser:
         raise PermissionDenied
-    context = import_job_context(request, job)
+    context = import_job_context(request, job, result_url=result_url)
     if request.htmx:
         response = TemplateResponse(request, "admin/members/_import_job_live.html", context)
     else:
@@ -724,10 +728,14 @@ class ImportJobAdmin(ReadOnlyMixin, admin.ModelAdmin):
     )
     readonly_fields = fields
 
+    # each kind's job page: the admin that started it (振込データ: fees.admin.payments)
+    job_pages = {
+        ImportKind.MEMBERS: "admin:members_person_import_job",
+        ImportKind.REGISTRATION_STATUS: "admin:members_registrationsnapshot_import_job",
+        ImportKind.PAYMENTS: "admin:fees_paymentimport_import_job",
+    }
+
     @admin.display(description="進捗・結果")
     def report(self, obj: ImportJob):
-        model = Person if obj.kind == ImportKind.MEMBERS else RegistrationSnapshot
-        url = reverse(
-            f"admin:{model._meta.app_label}_{model._meta.model_name}_import_job", args=[obj.pk]
-        )
+        url = reverse(self.job_pages[obj.kind], args=[obj.pk])
         return format_html('<a href="{}">表示</a>', url)

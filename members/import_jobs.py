@@ -5,12 +5,20 @@ and keeps the job's phase and progress up to date from a connection of its own (
 clerk's page — a plain page that reloads itself — shows it while the import's own transaction is
 still open. The report at the end is the admin's usual one: the summary, or the refusal naming row
 and column (never a value). The stored upload is deleted once the job has ended.
+
+The job's life (claimed once, progress, refusal, failure, the upload deleted) is
+`import_job_execute`, whatever the file: the registry files run by members.tasks, the fees app's
+bank-transfer file (振込データ) by its own task and runner (fees.payments), so that this app does not
+import the fees app.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import BinaryIO
 
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -30,6 +38,7 @@ def background_threshold() -> int:
 class ImportKind(models.TextChoices):
     MEMBERS = "加入者", "加入者CSV"
     REGISTRATION_STATUS = "利用登録状況", "利用登録状況CSV"
+    PAYMENTS = "振込データ", "振込データCSV"
 
 
 class ImportJobState(models.TextChoices):
@@ -62,6 +71,8 @@ class ImportJob(models.Model):
     # The first refusals: [[row, column, message], …] (never a cell's value); error_total counts all.
     errors = models.JSONField("エラー", default=list, blank=True)
     error_total = models.PositiveIntegerField("エラー件数", default=0)
+    # the record the import wrote, where it has one of its own (振込データ: the PaymentImport's id)
+    result_id = models.PositiveBigIntegerField("取込結果の番号", null=True, blank=True)
     created_at = models.DateTimeField("依頼日時", auto_now_add=True)
     started_at = models.DateTimeField("開始日時", null=True, blank=True)
     finished_at = models.DateTimeField("終了日時", null=True, blank=True)
@@ -93,8 +104,9 @@ class ImportJob(models.Model):
         return 100 if self.state == ImportJobState.DONE else int(self.fraction * 100)
 
 
-def import_job_create(*, user, kind: str, upload, as_of=None) -> ImportJob:
-    """Store the upload and queue its import; the task starts once the job row is committed."""
+def import_job_create(*, user, kind: str, upload, as_of=None, task=None) -> ImportJob:
+    """Store the upload and queue its import; the task (members.tasks.import_job_run_task unless
+    another is given: a Celery task taking the job's id) starts once the job row is committed."""
     if kind not in ImportKind.values:
         raise ValueError(f"unknown import kind {kind!r}")
     stored = default_storage.save(f"imports/{timezone.now():%Y/%m}/upload.csv", upload)
@@ -105,9 +117,10 @@ def import_job_create(*, user, kind: str, upload, as_of=None) -> ImportJob:
         stored_name=stored,
         as_of=as_of,
     )
-    from .tasks import import_job_run_task
+    if task is None:
+        from .tasks import import_job_run_task as task
 
-    transaction.on_commit(lambda: import_job_run_task.delay(job.pk))
+    transaction.on_commit(lambda: task.delay(job.pk))
     return job
 
 
@@ -144,21 +157,53 @@ class _ProgressWriter:
             self.conn.close()
 
 
-def _summary_text(job: ImportJob, summary) -> str:
+Progress = Callable[[str, float], None]
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    summary: str  # the report shown on the job's page
+    result_id: int | None = None  # ImportJob.result_id
+
+
+# run(job, stored file, progress) imports the file; it raises members.importing.ImportRefused for a
+# file refused as a whole (nothing written), anything else for a failure.
+Runner = Callable[[ImportJob, BinaryIO, Progress], JobOutcome]
+
+
+def _run_registry_file(job: ImportJob, fh: BinaryIO, progress: Progress) -> JobOutcome:
+    from .register_import import members_import, registration_status_import
     from .resources import members_summary_text, status_summary_text
 
+    user = job.requested_by
     if job.kind == ImportKind.MEMBERS:
-        return members_summary_text(summary)
-    return status_summary_text(summary)
+        summary = members_import(
+            source=fh, source_name=job.source_name, acting_user=user, progress=progress
+        )
+        return JobOutcome(members_summary_text(summary))
+    if job.kind == ImportKind.REGISTRATION_STATUS:
+        summary = registration_status_import(
+            source=fh,
+            as_of=job.as_of,
+            source_name=job.source_name,
+            acting_user=user,
+            progress=progress,
+        )
+        return JobOutcome(status_summary_text(summary))
+    raise ValueError(f"not a registry file: {job.kind}")
 
 
 def import_job_run(*, job_id: int) -> ImportJob:
-    """Run a queued job. Idempotent: an ended job is left as it is; a job still running within the
-    task time limit belongs to another worker; an older one to a worker that died (acks_late
-    redelivers it), and is run again — the import is one transaction, so nothing of the first try
-    was kept."""
+    """Run a queued members or registration-status job (members.tasks)."""
+    return import_job_execute(job_id=job_id, run=_run_registry_file)
+
+
+def import_job_execute(*, job_id: int, run: Runner) -> ImportJob:
+    """Run a queued job with `run`. Idempotent: an ended job is left as it is; a job still running
+    within the task time limit belongs to another worker; an older one to a worker that died
+    (acks_late redelivers it), and is run again — the import is one transaction, so nothing of the
+    first try was kept."""
     from .importing import ImportRefused
-    from .register_import import members_import, registration_status_import
 
     with transaction.atomic():
         job = ImportJob.objects.select_for_update().get(pk=job_id)
@@ -172,21 +217,9 @@ def import_job_run(*, job_id: int) -> ImportJob:
         job.save(update_fields=["state", "started_at", "updated_at"])
 
     progress = _ProgressWriter(job.pk)
-    user = job.requested_by
     try:
         with default_storage.open(job.stored_name, "rb") as fh:
-            if job.kind == ImportKind.MEMBERS:
-                summary = members_import(
-                    source=fh, source_name=job.source_name, acting_user=user, progress=progress
-                )
-            else:
-                summary = registration_status_import(
-                    source=fh,
-                    as_of=job.as_of,
-                    source_name=job.source_name,
-                    acting_user=user,
-                    progress=progress,
-                )
+            outcome = run(job, fh, progress)
     except ImportRefused as exc:
         job.state = ImportJobState.REFUSED
         job.errors = [[e.row, e.column, e.message] for e in exc.errors[:MAX_SHOWN_ERRORS]]
@@ -197,7 +230,8 @@ def import_job_run(*, job_id: int) -> ImportJob:
         job.summary = f"取込に失敗しました（{exc.__class__.__name__}）。何も保存していません"
     else:
         job.state = ImportJobState.DONE
-        job.summary = _summary_text(job, summary)
+        job.summary = outcome.summary
+        job.result_id = outcome.result_id
         job.fraction = 1.0
     finally:
         progress.close()

@@ -1,5 +1,6 @@
 """The registry imports at the size of a whole register: peak RSS and time of `import_members` and
-`import_registration_status` against plain csv + bulk_create, at several file sizes.
+`import_registration_status` against plain csv + bulk_create, at several file sizes; and
+`import_payments` of a bank-transfer file of as many rows against csv + one insert.
 
     .venv/bin/python scripts/bench_import.py            (its own PostgreSQL, like scripts/bench.py)
     BENCH_IMPORT_SIZES=2000,10000 .venv/bin/python scripts/bench_import.py     (small, to check it)
@@ -13,9 +14,15 @@ dependents, a 資格喪失年月日 on one row in 20) is written, then imported 
 made from the migrated template: once with `manage.py import_members PATH --by clerk`, once with
 csv.DictReader + bulk_create (scripts/bench_child.py raw-import: no validation, no history, no
 audit). A registration-status CSV of every imported person then goes through
-`import_registration_status` and through csv + bulk_create of RegistrationStatus. Each step is its
-own process: its peak RSS is that process's (wait4), its time is measured inside it around the import
-itself. Prints `RAW import_scale …` lines and the `RATIO` lines.
+`import_registration_status` and through csv + bulk_create of RegistrationStatus. A 振込データ file of
+as many rows, none of them matching an invoice (the import's worst case: every row is listed on the
+PaymentImport), goes through `import_payments` and through csv.DictReader + one PaymentImport holding
+the same listed rows (the least that stores the same result). Each step is its own process: its peak
+RSS is that process's (wait4), its time is measured inside it around the import itself. Prints
+`RAW import_scale …` lines and the `RATIO` lines.
+
+The files are written with the contract's headers (members.formats, fees.payments): the bench
+measures the imports of the files the society sends, so it follows the contract, not a copy of it.
 """
 
 from __future__ import annotations
@@ -30,14 +37,12 @@ from datetime import date, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from members.formats import MEMBER_COLUMNS, STATUS_COLUMNS  # noqa: E402 (plain constants, no Django)
+
 AS_OF = "2025-11-30"
 RSS_GOAL_MB = 300
 RATIO_GOAL = 1.5
-
-MEMBER_HEADER = (
-    "事業所記号,事業所名称,記号,番号,枝番,本人家族区分,被保険者種別,氏名,氏名カナ,生年月日,性別,"
-    "郵便番号,住所,資格取得年月日,資格喪失年月日,任意継続満了日,標準報酬月額,要配慮者"
-).split(",")
 STATUSES = ("登録済", "未登録", "登録解除", "カード返納", "電子証明書失効")
 
 
@@ -58,8 +63,8 @@ def write_members_csv(path: Path, rows: int, seed: int = 19) -> int:
     written = 0
     household = 0
     with path.open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(MEMBER_HEADER)
+        w = csv.DictWriter(fh, fieldnames=MEMBER_COLUMNS)
+        w.writeheader()
         while written < rows:
             household += 1
             kigo, bango = str(100 + household % 900), str(household)
@@ -71,26 +76,26 @@ def write_members_csv(path: Path, rows: int, seed: int = 19) -> int:
             fam = family[household % len(family)]
             k = kana[household % len(kana)]
             w.writerow(
-                [
-                    "" if voluntary else employer,
-                    "" if voluntary else f"株式会社{employer}",
-                    kigo,
-                    bango,
-                    "00",
-                    "本人",
-                    "任意継続" if voluntary else "一般",
-                    f"{fam} {given[0][0]}",
-                    f"{k} {given[0][1]}",
-                    born.isoformat(),
-                    "男",
-                    f"{100 + household % 800:03d}-{household % 10000:04d}",
-                    f"東京都千代田区丸の内{household % 9 + 1}-{household % 30 + 1}-1",
-                    acquired.isoformat(),
-                    lost.isoformat() if lost and lost < date(2026, 1, 1) else "",
-                    "2026-03-31" if voluntary else "",
-                    str(rnd.choice((180000, 240000, 300000, 410000))),
-                    "1" if household % 97 == 0 else "",
-                ]
+                {
+                    "事業所記号": "" if voluntary else employer,
+                    "事業所名称": "" if voluntary else f"株式会社{employer}",
+                    "記号": kigo,
+                    "番号": bango,
+                    "枝番": "00",
+                    "本人家族区分": "本人",
+                    "被保険者種別": "任意継続" if voluntary else "一般",
+                    "氏名": f"{fam} {given[0][0]}",
+                    "氏名カナ": f"{k} {given[0][1]}",
+                    "生年月日": born.isoformat(),
+                    "性別": "男",
+                    "郵便番号": f"{100 + household % 800:03d}-{household % 10000:04d}",
+                    "住所": f"東京都千代田区丸の内{household % 9 + 1}-{household % 30 + 1}-1",
+                    "資格取得年月日": acquired.isoformat(),
+                    "資格喪失年月日": lost.isoformat() if lost and lost < date(2026, 1, 1) else "",
+                    "任意継続満了日": "2026-03-31" if voluntary else "",
+                    "標準報酬月額": str(rnd.choice((180000, 240000, 300000, 410000))),
+                    "要配慮者": "1" if household % 97 == 0 else "",
+                }
             )
             written += 1
             # a household whose member lost cover has no dependents (they would follow anyway)
@@ -100,26 +105,26 @@ def write_members_csv(path: Path, rows: int, seed: int = 19) -> int:
                 name, name_kana = given[n % len(given)]
                 dep_born = born + timedelta(days=rnd.randrange(365 * 20))
                 w.writerow(
-                    [
-                        "",
-                        "",
-                        kigo,
-                        bango,
-                        f"{n:02d}",
-                        "家族",
-                        "",
-                        f"{fam} {name}",
-                        f"{k} {name_kana}",
-                        dep_born.isoformat(),
-                        "女" if n % 2 else "男",
-                        "",
-                        "",
-                        max(dep_born, acquired).isoformat(),
-                        "",
-                        "",
-                        "",
-                        "",
-                    ]
+                    {
+                        "事業所記号": "",
+                        "事業所名称": "",
+                        "記号": kigo,
+                        "番号": bango,
+                        "枝番": f"{n:02d}",
+                        "本人家族区分": "家族",
+                        "被保険者種別": "",
+                        "氏名": f"{fam} {name}",
+                        "氏名カナ": f"{k} {name_kana}",
+                        "生年月日": dep_born.isoformat(),
+                        "性別": "女" if n % 2 else "男",
+                        "郵便番号": "",
+                        "住所": "",
+                        "資格取得年月日": max(dep_born, acquired).isoformat(),
+                        "資格喪失年月日": "",
+                        "任意継続満了日": "",
+                        "標準報酬月額": "",
+                        "要配慮者": "",
+                    }
                 )
                 written += 1
     return written
@@ -132,17 +137,41 @@ def write_status_csv(members: Path, path: Path) -> int:
         members.open(encoding="utf-8", newline="") as src,
         path.open("w", encoding="utf-8", newline="") as fh,
     ):
-        r = csv.reader(src)
-        next(r)
-        w = csv.writer(fh)
-        w.writerow(["記号", "番号", "枝番", "登録状況", "電子証明書有効期限"])
+        r = csv.DictReader(src)
+        w = csv.DictWriter(fh, fieldnames=STATUS_COLUMNS)
+        w.writeheader()
         for i, row in enumerate(r):
             status = STATUSES[i % len(STATUSES)]
             w.writerow(
-                [row[2], row[3], row[4], status, "2025-08-31" if status == "電子証明書失効" else ""]
+                {
+                    "記号": row["記号"],
+                    "番号": row["番号"],
+                    "枝番": row["枝番"],
+                    "登録状況": status,
+                    "電子証明書有効期限": "2025-08-31" if status == "電子証明書失効" else "",
+                }
             )
             written += 1
     return written
+
+
+def write_payments_csv(path: Path, rows: int) -> int:
+    """A 振込データ file of `rows` rows whose 請求書番号 match no invoice of the database."""
+    from fees.payments import COLUMNS
+
+    paid_on = AS_OF  # in the past: a future 入金日 is refused
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=COLUMNS)
+        w.writeheader()
+        for i in range(rows):
+            w.writerow(
+                {
+                    "請求書番号": f"{1900 + i // 1_000_000}-{i % 1_000_000:06d}",
+                    "入金額": "1000",
+                    "入金日": paid_on,
+                }
+            )
+    return rows
 
 
 # --- child steps (inside Django) -----------------------------------------------------------------
@@ -196,15 +225,41 @@ def child(step: str, path: str) -> None:
                 ),
                 batch_size=2000,
             )
+    elif step == "payments":
+        call_command("import_payments", path, username="clerk", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    elif step == "raw-payments":
+        from fees.models import PaymentImport
+
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            listed = [
+                {
+                    "row": i,
+                    "number": r["請求書番号"],
+                    "amount": int(r["入金額"]),
+                    "paid_on": r["入金日"],
+                    "reason": "該当する請求書がありません",
+                }
+                for i, r in enumerate(csv.DictReader(fh), start=2)
+            ]
+        PaymentImport.objects.create(
+            source_name=Path(path).name,
+            sha256="0" * 64,
+            row_count=len(listed),
+            rejected=listed,
+            rejected_count=len(listed),
+        )
     else:
         raise SystemExit(f"unknown step {step}")
     seconds = time.perf_counter() - started
+    from fees.models import PaymentImport
+
     print(
         json.dumps(
             {
                 "seconds": seconds,
                 "persons": Person.objects.count(),
                 "statuses": RegistrationStatus.objects.count(),
+                "payment_rows": sum(PaymentImport.objects.values_list("row_count", flat=True)),
             }
         ),
         flush=True,
@@ -250,27 +305,41 @@ def bench_import_scale(b) -> dict:
         b.admin_sql("ANALYZE", raw_db)
         raw_status = _self(b, raw_db, "raw-status", statuses, f"status-raw-{rows}")
         status = _self(b, project_db, "status", statuses, f"status-import-{rows}")
+        payments_file = b.work / f"payments-{rows}.csv"
+        write_payments_csv(payments_file, made)
+        raw_pay = _self(b, raw_db, "raw-payments", payments_file, f"payments-raw-{rows}")
+        pay = _self(b, project_db, "payments", payments_file, f"payments-import-{rows}")
         p, r, ps, rs = project.json(), raw.json(), status.json(), raw_status.json()
-        if p["persons"] != r["persons"] or ps["statuses"] != rs["statuses"]:
-            raise RuntimeError(f"imports disagree at {rows} rows: {p} {r} {ps} {rs}")
+        pp, rp = pay.json(), raw_pay.json()
+        if (
+            p["persons"] != r["persons"]
+            or ps["statuses"] != rs["statuses"]
+            or pp["payment_rows"] != rp["payment_rows"]
+        ):
+            raise RuntimeError(f"imports disagree at {rows} rows: {p} {r} {ps} {rs} {pp} {rp}")
         entry = {
             "rows": made,
             "members": {"seconds": p["seconds"], "peak_rss_mb": project.peak_rss_mb},
             "members_raw": {"seconds": r["seconds"], "peak_rss_mb": raw.peak_rss_mb},
             "status": {"seconds": ps["seconds"], "peak_rss_mb": status.peak_rss_mb},
             "status_raw": {"seconds": rs["seconds"], "peak_rss_mb": raw_status.peak_rss_mb},
+            "payments": {"seconds": pp["seconds"], "peak_rss_mb": pay.peak_rss_mb},
+            "payments_raw": {"seconds": rp["seconds"], "peak_rss_mb": raw_pay.peak_rss_mb},
         }
         results[made] = entry
         log(
             f"  import_members {p['seconds']:.1f}s peak RSS {project.peak_rss_mb:.0f} MB;"
             f" csv + bulk_create {r['seconds']:.1f}s ({raw.peak_rss_mb:.0f} MB);"
             f" import_registration_status {ps['seconds']:.1f}s peak RSS {status.peak_rss_mb:.0f} MB;"
-            f" csv + bulk_create {rs['seconds']:.1f}s"
+            f" csv + bulk_create {rs['seconds']:.1f}s;"
+            f" import_payments {pp['seconds']:.1f}s peak RSS {pay.peak_rss_mb:.0f} MB;"
+            f" csv + one insert {rp['seconds']:.1f}s ({raw_pay.peak_rss_mb:.0f} MB)"
         )
         for db in (project_db, raw_db):
             b.admin_sql(f'DROP DATABASE IF EXISTS "{db}"')
         members.unlink()
         statuses.unlink()
+        payments_file.unlink()
     b.results["raw"]["import_scale"] = results
     largest = results[max(results)]
     ratio(
@@ -287,6 +356,9 @@ def bench_import_scale(b) -> dict:
     )
     print_lines(results)
     print(f"RATIO status_import_vs_bulk_create {status_ratio:.2f}")
+    payments_ratio = largest["payments"]["seconds"] / largest["payments_raw"]["seconds"]
+    b.results["raw"]["import_scale_payments_ratio"] = payments_ratio
+    print(f"RATIO payments_import_vs_csv_insert {payments_ratio:.2f}")
     return results
 
 
@@ -300,7 +372,15 @@ def print_lines(results: dict) -> None:
             f" status_import_s={e['status']['seconds']:.1f}"
             f" status_import_peak_rss_mb={e['status']['peak_rss_mb']:.0f}"
             f" status_bulk_create_s={e['status_raw']['seconds']:.1f}"
-            f" (goals: peak RSS <= {RSS_GOAL_MB} MB, ratio <= {RATIO_GOAL})"
+            + (
+                f" payments_import_s={e['payments']['seconds']:.1f}"
+                f" payments_import_peak_rss_mb={e['payments']['peak_rss_mb']:.0f}"
+                f" payments_csv_insert_s={e['payments_raw']['seconds']:.1f}"
+                f" payments_csv_insert_peak_rss_mb={e['payments_raw']['peak_rss_mb']:.0f}"
+                if "payments" in e
+                else ""
+            )
+            + f" (goals: peak RSS <= {RSS_GOAL_MB} MB, ratio <= {RATIO_GOAL})"
         )
 
 
@@ -348,6 +428,25 @@ def report_section(results: dict, *, heading: str = "##") -> list[str]:
         f"`import_members` {peak:.0f} MB (goal ≤ {RSS_GOAL_MB} MB and flat: **{rss_held}**).",
         "",
     ]
+    paid = [n for n in rows if "payments" in e[n]]
+    if paid:  # (results of an earlier version of this script have no payments figures)
+        out += [
+            "`import_payments` of a 振込データ file of as many rows, none matching an invoice (every "
+            "row listed on the PaymentImport), against csv.DictReader + one PaymentImport holding "
+            "the same listed rows:",
+            "",
+            "| rows | import_payments | peak RSS | csv + one insert | peak RSS |",
+            "| ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for n in paid:
+            x = e[n]
+            out.append(
+                f"| {n:,} | {x['payments']['seconds']:.1f} s "
+                f"| {x['payments']['peak_rss_mb']:.0f} MB "
+                f"| {x['payments_raw']['seconds']:.1f} s "
+                f"| {x['payments_raw']['peak_rss_mb']:.0f} MB |"
+            )
+        out.append("")
     return out
 
 

@@ -5,17 +5,22 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect
-from django.urls import reverse
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from core.admin_pages import FormPageMixin, ReadOnlyMixin
 from core.admin_pages import error_messages as _messages
+from members.admin import import_job_response
+from members.import_jobs import ImportJob, ImportKind, background_threshold, import_job_create
 
 from .. import services
 from ..forms import PaymentUploadForm
 from ..models import (
     PaymentImport,
 )
+from ..payments import payments_summary_text
+from ..tasks import payments_import_job_run_task
 
 
 @admin.register(PaymentImport)
@@ -75,6 +80,8 @@ class PaymentImportAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
         problems = []
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
+            if upload.size > background_threshold():
+                return self._start_payments_job(request, upload)
             try:
                 imp = services.payments_import(
                     source=upload, source_name=upload.name, acting_user=request.user
@@ -83,11 +90,7 @@ class PaymentImportAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
                 problems = _messages(exc)
             else:
                 level = messages.WARNING if imp.rejected_count else messages.SUCCESS
-                self.message_user(
-                    request,
-                    f"入金反映 {imp.applied_count}件、不一致(未反映) {imp.rejected_count}件。",
-                    level,
-                )
+                self.message_user(request, payments_summary_text(imp), level)
                 return HttpResponseRedirect(
                     reverse("admin:fees_paymentimport_change", args=[imp.pk])
                 )
@@ -100,4 +103,43 @@ class PaymentImportAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
             intro="請求書番号と入金額が請求書と一致する行だけを入金済にします。"
             "番号不明・金額相違・入金済・免除・取消・ファイル内の重複の行は一覧に表示し、反映しません。",
             submit_label="取り込む",
+        )
+
+    # A large file is not imported inside the web request: it becomes a background job
+    # (members.import_jobs, the registry imports' job and page; run by fees.tasks).
+
+    def get_urls(self):
+        return [
+            path(
+                "job/<int:job_id>/",
+                self.admin_site.admin_view(self.import_job_view),
+                name="fees_paymentimport_import_job",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _start_payments_job(self, request, upload):
+        job = import_job_create(
+            user=request.user,
+            kind=ImportKind.PAYMENTS,
+            upload=upload,
+            task=payments_import_job_run_task,
+        )
+        return HttpResponseRedirect(reverse("admin:fees_paymentimport_import_job", args=[job.pk]))
+
+    def import_job_view(self, request, job_id: int):
+        """The job's page, followed live until the job has ended, then its report with a link to
+        the import's rows (applied and not applied)."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        job = get_object_or_404(ImportJob, pk=job_id, kind=ImportKind.PAYMENTS)
+        return import_job_response(
+            request,
+            job,
+            admin_site=self.admin_site,
+            opts=self.model._meta,
+            changelist_url=self.changelist_url(),
+            result_url=reverse("admin:fees_paymentimport_change", args=[job.result_id])
+            if job.result_id
+            else "",
         )

@@ -184,6 +184,27 @@ PROJECT_OBJECT_URLS = {
 }
 
 
+# Admin views whose id is another model's than their ModelAdmin's: the background import jobs'
+# pages (members.import_jobs.ImportJob, one of each kind in the seeded database).
+ADMIN_OBJECT_URLS = {
+    "admin:members_person_import_job": ("members.ImportJob", {"kind": "加入者"}),
+    "admin:members_registrationsnapshot_import_job": (
+        "members.ImportJob",
+        {"kind": "利用登録状況"},
+    ),
+    "admin:fees_paymentimport_import_job": ("members.ImportJob", {"kind": "振込データ"}),
+}
+
+
+def _admin_object(name: str, model_admin):
+    if name not in ADMIN_OBJECT_URLS:
+        return _object(model_admin)
+    label, filters = ADMIN_OBJECT_URLS[name]
+    obj = apps.get_model(label)._default_manager.filter(**filters).order_by("pk").first()
+    assert obj is not None, f"the seeded database has no {label} {filters}: add one"
+    return obj
+
+
 def _object(model_admin, model=None):
     model = model or model_admin.model
     if model_admin is not None:
@@ -236,6 +257,7 @@ def enumerate_targets() -> list[Target]:
                 )
                 continue
             assert len(named) == 1 and not positional, (name, pattern.pattern)
+            obj = _admin_object(name, model_admin)
             targets.append(Target(name, _reverse(name, kwargs={named[0]: obj.pk}), model))
             continue
         if name == "admin:app_list":
@@ -510,8 +532,21 @@ def seeded(everything):  # noqa: F811
     AccessFailureLog.objects.create(
         username="x", ip_address="10.0.0.1", user_agent="t", path_info="/admin/login/"
     )
+    from members.import_jobs import ImportJob, ImportJobState, ImportKind
+
     clerk = everything["run"].created_by
-    PaymentImport.objects.create(source_name="furikomi.csv", sha256="0" * 64, imported_by=clerk)
+    imp = PaymentImport.objects.create(
+        source_name="furikomi.csv", sha256="0" * 64, imported_by=clerk
+    )
+    for kind in ImportKind.values:  # a finished background import of each kind, the clerk's
+        ImportJob.objects.create(
+            kind=kind,
+            requested_by=clerk,
+            source_name="upload.csv",
+            state=ImportJobState.DONE,
+            summary="完了",
+            result_id=imp.pk if kind == ImportKind.PAYMENTS else None,
+        )
     ReturnedMail.objects.create(
         certificate=everything["certificate"], returned_on=date(2025, 12, 10), recorded_by=clerk
     )
@@ -538,6 +573,7 @@ def test_the_enumeration_reaches_every_kind_of_url(db, seeded):
         "core:export_job_download",
         "documents:download",
         "admin:login",
+        *ADMIN_OBJECT_URLS,
     } <= names
     history_urls = [t.url for t in targets if t.name.endswith("_simple_history")]
     assert all(re.fullmatch(r"/admin/\w+/\w+/\d+/history/\d+/", u) for u in history_urls)

@@ -9,6 +9,8 @@ UTF-8, UTF-8 with BOM or CP932. Rows that match an unpaid invoice (same 請求�
 請求金額) are applied as 入金済; every other row (unknown number, wrong amount, already paid, 免除, 取消,
 the same invoice twice) is listed and NEVER applied. A file that cannot be read as a whole (wrong
 columns, an unreadable cell) is refused and nothing is applied; the command then exits non-zero.
+
+Progress goes to stderr (a bar on a terminal, plain lines otherwise); stdout keeps the result lines.
 """
 
 from pathlib import Path
@@ -17,7 +19,9 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from core.roles import CLERK, SUPERVISOR, RoleError, user_for_role
+from fees.payments import ReportedSource
 from fees.services import payments_import
+from members.progress import ProgressPrinter
 
 
 class Command(BaseCommand):
@@ -45,12 +49,19 @@ class Command(BaseCommand):
         file = Path(path)
         if not file.is_file():
             raise CommandError(f"ファイル {path} が存在しません")
+        progress = ProgressPrinter(self.stderr, label="振込データの取込")
         try:
-            imp = payments_import(source=str(file), source_name=file.name, acting_user=user)
+            with file.open("rb") as fh:
+                imp = payments_import(
+                    source=ReportedSource(fh, progress), source_name=file.name, acting_user=user
+                )
         except ValidationError as exc:
             raise CommandError(
                 "取り込めません(何も反映していません):\n" + "\n".join(exc.messages)
             ) from exc
+        except OSError as exc:
+            raise CommandError(f"ファイルを読み込めません: {path}（{exc.strerror}）") from None
+        progress("完了", 1.0)
         self.stdout.write(f"取込 #{imp.pk} {imp.source_name}: {imp.row_count}行")
         self.stdout.write(f"入金反映: {imp.applied_count}件")
         for row in imp.applied:

@@ -3,6 +3,9 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
+from core.admin_pages import date_field as _date_field
+from core.text_safety import SafeTextFormMixin
+
 
 class RunDatesForm(forms.Form):
     """A run's three dates, checked by certificates.services.run_dates_validate (the one check)."""
@@ -31,3 +34,28 @@ class RunDatesForm(forms.Form):
                 for message in exc.messages:
                     self.add_error(None, message)
         return data
+
+
+# --- returns and 宛所不明 (certificates.admin_returns) ------------------------------------------------
+
+
+class ReturnsReceiveForm(SafeTextFormMixin, forms.Form):
+    numbers = forms.CharField(
+        label="証明書番号",
+        widget=forms.Textarea(attrs={"rows": 12, "cols": 30}),
+        help_text="1行に1件。Excelの列をそのまま貼り付けられます。"
+        "1件でも受け付けられない番号があれば、全件とも反映しません。",
+    )
+    returned_on = _date_field("返却日(受領日)")
+
+
+class UndeliverableForm(SafeTextFormMixin, forms.Form):
+    number = forms.CharField(label="証明書番号", max_length=32)
+    returned_on = _date_field("返戻日")
+
+
+class AddressForm(SafeTextFormMixin, forms.Form):
+    postal_code = forms.CharField(label="郵便番号", max_length=10, help_text="7桁(ハイフン可)")
+    address = forms.CharField(
+        label="住所", max_length=200, widget=forms.TextInput(attrs={"size": 60})
+    )

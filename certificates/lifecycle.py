@@ -3,7 +3,7 @@
 rules.md "After issue". Everything here changes stored certificate states; each function locks the rows
 it changes, writes an audit event per certificate, and is safe to run twice (a second run finds nothing
 left to do). `certificates_require_return` is called by the registry's services inside their
-transaction; the others are called by fees.services, the admin, the management commands and the
+transaction; the others are called by certificates.returns, fees.services, the admin, the management commands and the
 Celery beat tasks (certificates/tasks.py).
 """
 
@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from core.models import AuditEvent, audit_event
 from members.models import Person, RegistrationStatus, RegistrationStatusValue
+from members.services import persons_apply_75th_birthday
 
 from . import retire_sql
 from .models import Certificate, CertificateState
@@ -92,13 +93,18 @@ def certificates_require_return_for(
         f"c.state = %s AND {of_persons}", [CertificateState.ACTIVE, person_ids]
     )
     rows = Certificate.objects.filter(pk__in=ids).values_list(
-        "pk", "person_id", "valid_until", "held_since"
+        "pk", "person_id", "issue_date", "valid_until", "held_since"
     )
     groups: dict[tuple, list[int]] = {}
-    for pk, person_id, valid_until, held_since in rows:
+    for pk, person_id, issue_date, valid_until, held_since in rows:
         person, lost_on = by_pk[person_id]
-        if valid_until < lost_on or valid_until < today:
+        # It covers the days before the loss (certificate_no_overlapping_cover): none when the loss
+        # came before its 交付年月日.
+        cover = (("covers_until", max(issue_date, lost_on) - timedelta(days=1)),)
+        if valid_until < lost_on:
             key = (CertificateState.NO_RETURN, NOTE_EXPIRED, lost_on, ())
+        elif valid_until < today:
+            key = (CertificateState.NO_RETURN, NOTE_EXPIRED, lost_on, cover)
         elif held_since is not None:
             note = "宛所不明で返戻され組合で保管中に資格喪失"
             key = (CertificateState.RETURNED, note, lost_on, (("returned_on", held_since),))
@@ -106,6 +112,7 @@ def certificates_require_return_for(
             also = (
                 ("return_due", lost_on + timedelta(days=RETURN_DAYS)),
                 ("return_route", return_route_for(person)),
+                *cover,
             )
             note = f"資格喪失({person.loss_reason or '喪失'})"
             key = (CertificateState.RETURN_PENDING, note, lost_on, also)
@@ -375,7 +382,7 @@ def certificates_mark_overdue(*, today: date, acting_user=None) -> list[int]:
 def certificate_record_undeliverable(*, number: str, returned_on: date, acting_user) -> Certificate:
     """宛所不明の返戻: the post brought an envelope back. The addressee's address is flagged (the
     household's 被保険者: letters are addressed to the member) and the certificate is held by the
-    society (送付保留) until fees.services.person_correct_address sends it again."""
+    society (送付保留) until certificates.returns.address_correct_and_resend sends it again."""
     number = normalize_number(number)
     if returned_on > timezone.localdate():
         raise ValidationError(f"返戻日({returned_on:%Y-%m-%d})が未来の日付です")
@@ -417,7 +424,6 @@ def daily_jobs_run(*, today: date, acting_user=None) -> dict[str, int]:
     run_daily_jobs`), in the order the rules need: 75th birthdays first (their losses put
     certificates to 返却待ち or 返却不要), then expiries, then マイナ保険証 registrations, then overdue
     flags. Each step is its own transaction and safe to run twice. Returns counts per step."""
-    from members.services import persons_apply_75th_birthday  # members imports this module
 
     return {
         "75歳到達": len(persons_apply_75th_birthday(on=today, acting_user=acting_user)),

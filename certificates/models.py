@@ -7,6 +7,8 @@ from simple_history.models import HistoricalRecords
 
 from members.models import Employer, Person, RegistrationStatusValue
 
+from .constraints import NoOverlapConstraint
+
 
 class IssueReason(models.TextChoices):
     """交付事由 (rules.md). The first seven come from a bulk run, the last two from applications."""
@@ -262,6 +264,12 @@ class Certificate(models.Model):
     reason = models.CharField("交付事由", max_length=16, choices=IssueReason.choices)
     issue_date = models.DateField("交付年月日")
     valid_until = models.DateField("有効期限")
+    # The last day it covers when its cover ended before its 有効期限: the day before its successor's
+    # 交付年月日 (a renewal, a reissue) or before the 資格喪失年月日 (certificates.constraints; kept by
+    # the issuing writer and certificates_require_return_for). Empty: it covers until its 有効期限.
+    covers_until = models.DateField(
+        "対象の最終日(置換・資格喪失)", null=True, blank=True, editable=False
+    )
     route = models.CharField("送付先", max_length=8, choices=Route.choices)
     elderly_start = models.DateField("高齢受給者証発効日", null=True, blank=True)
     copay_ratio = models.CharField(
@@ -342,6 +350,15 @@ class Certificate(models.Model):
                 condition=~Q(state=CertificateState.RETURN_PENDING) | Q(return_due__isnull=False),
                 name="certificate_return_pending_has_due",
             ),
+            # A person never holds two certificates covering the same day (rules.md), except the
+            # moment one replaces another: the replaced one's cover then ends the day before.
+            # PostgreSQL: an exclusion constraint; SQLite: triggers (certificates.constraints).
+            NoOverlapConstraint(name="certificate_no_overlapping_cover", states=NOT_COVERING),
+            models.CheckConstraint(
+                condition=Q(covers_until__isnull=True)
+                | Q(covers_until__lt=models.F("valid_until")),
+                name="certificate_cover_ends_early_only",
+            ),
         ]
         indexes = [
             # overdue list: 返却待ち ordered by due date
@@ -366,3 +383,124 @@ class Certificate(models.Model):
         if self.state in _LAPSE_ON_EXPIRY and self.valid_until < today:
             return CertificateState.NO_RETURN
         return self.state
+
+
+# --- the certificate's life after issue: returns, 返却督促, 宛所不明 ----------------------------------
+# Moved from the fees app (issue 13, app boundaries); their tables keep the names they were created
+# with (db_table), so no data moved (migrations certificates 0009_s13 / fees 0005_s13).
+
+
+class ReturnReminder(models.Model):
+    """A certificate included in a 返却督促 letter (one row per certificate and letter)."""
+
+    certificate = models.ForeignKey(
+        Certificate,
+        verbose_name="資格確認書",
+        on_delete=models.PROTECT,
+        related_name="return_reminders",
+    )
+    document = models.ForeignKey(
+        "documents.GeneratedDocument",
+        verbose_name="督促状",
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name="作成者",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_at = models.DateTimeField("作成日時", auto_now_add=True)
+
+    class Meta:
+        db_table = "fees_returnreminder"
+        verbose_name = "返却督促"
+        verbose_name_plural = "返却督促"
+        ordering = ["-id"]
+        indexes = [
+            # the overdue list shows the count and date of the last reminder per certificate
+            models.Index(fields=["certificate", "created_at"], name="returnreminder_cert"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.certificate_id} {timezone.localtime(self.created_at):%Y-%m-%d}"
+
+
+class ReturnedMail(models.Model):
+    """宛所不明の返戻: one envelope the post brought back, and how it was resolved (address corrected and
+    sent again). The certificate's held_since / the addressee's address_unknown_since carry the
+    current state; this row keeps the record and the resend's documents for the clerk to print."""
+
+    certificate = models.ForeignKey(
+        Certificate,
+        verbose_name="資格確認書",
+        on_delete=models.PROTECT,
+        related_name="returned_mails",
+    )
+    returned_on = models.DateField("返戻日")
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name="登録者",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    resolved_at = models.DateTimeField("住所訂正日時", null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name="住所訂正者",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    # The new letter and certificates sent to the corrected address (kind 再印刷); empty when the
+    # certificate was no longer valid by then.
+    document = models.ForeignKey(
+        "documents.GeneratedDocument",
+        verbose_name="再送帳票",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_at = models.DateTimeField("登録日時", auto_now_add=True)
+
+    class Meta:
+        db_table = "fees_returnedmail"
+        verbose_name = "返戻記録"
+        verbose_name_plural = "返戻記録(宛所不明・再送)"
+        ordering = ["-returned_on", "-id"]
+        constraints = [
+            # one open (unresolved) return per certificate: it is held until the address is fixed
+            models.UniqueConstraint(
+                fields=["certificate"],
+                condition=Q(resolved_at__isnull=True),
+                name="returnedmail_one_open_per_certificate",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.certificate_id} {self.returned_on}"
+
+
+class ReturnPendingCertificate(Certificate):
+    """返却管理: certificates to be returned after 資格喪失 (admin screen only)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "返却管理"
+        verbose_name_plural = "返却管理(返却待ち・期限超過)"
+
+
+class HeldCertificate(Certificate):
+    """送付保留: certificates whose envelope came back 宛所不明, held until the address is corrected."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "送付保留"
+        verbose_name_plural = "送付保留(宛所不明の返戻)"

@@ -64,6 +64,9 @@ def _retire_superseded(
     blocking_ids = [pk for pk, until in active if until >= issue_date and pk not in replaced_ids]
     if blocking_ids:
         return 0, list(Certificate.objects.select_related("person").filter(pk__in=blocking_ids))
+    # The replaced certificates, whatever their state (返却待ち after a 記載事項変更 too), stop
+    # covering the day the new ones start: certificate_no_overlapping_cover (issue 14).
+    ended = retire_sql.end_cover(sorted(replaced_ids), before=issue_date, now=now)
     common = {
         "state": CertificateState.NO_RETURN,
         "now": now,
@@ -79,6 +82,8 @@ def _retire_superseded(
             action, constants={"reason": note}, columns={"valid_until": "valid_until"}
         )
         retired += retire_sql.set_state(ids, note=note, audit=audit, **common)
+    kept_state = sorted(set(ended) - set(replaced))  # their history row, as set_state's above
+    retire_sql.insert_history(kept_state, now=now, user_id=common["user_id"], reason=history_reason)
     return retired, []
 
 
@@ -579,13 +584,14 @@ def _run_finish_issue(*, run_id: int, acting_user) -> IssuanceRun:
 
 
 def _hand_over_to_documents(run: IssuanceRun) -> None:
-    """After commit, documents plans and enqueues the PDF chunks and sets the run to 完了 when all
-    are stored (a task must never read rows before they are committed). Scheduling is idempotent,
-    so a resumed or concurrent execute may hand over again."""
-    from documents.services import run_documents_schedule
+    """After commit, documents (receiving certificates.signals.run_issued) plans and enqueues the
+    PDF chunks and sets the run to 完了 when all are stored (a task must never read rows before they
+    are committed). Scheduling is idempotent, so a resumed or concurrent execute may hand over
+    again."""
+    from .signals import run_issued
 
     run_id = run.pk
-    transaction.on_commit(lambda: run_documents_schedule(run_id=run_id))
+    transaction.on_commit(lambda: run_issued.send(sender=IssuanceRun, run_id=run_id))
 
 
 def run_execute_begin(*, run: IssuanceRun, acting_user=None) -> IssuanceRun:

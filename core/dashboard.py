@@ -35,9 +35,10 @@ def _url(name: str, query: str = "") -> str:
 def today_items(user, *, today: date | None = None) -> list[Item]:
     """What each role may act on today (a user sees only the lists they may open)."""
     from certificates.models import IssuanceRun, RunState
+    from certificates.returns import certificates_held, returns_overdue
     from documents.models import DocumentState, GeneratedDocument
     from fees.models import ApplicationState, InvoiceState, ReissueApplication
-    from fees.selectors import applications_ready_to_issue, certificates_held, returns_overdue
+    from fees.selectors import applications_ready_to_issue
 
     today = today or timezone.localdate()
     items: list[Item] = []
@@ -141,13 +142,13 @@ def today_items(user, *, today: date | None = None) -> list[Item]:
                 attention=True,
             )
         )
-    if user.has_perm("fees.view_returnpendingcertificate"):
+    if user.has_perm("certificates.view_returnpendingcertificate"):
         overdue = returns_overdue(today=today)
         items.append(
             Item(
                 "返却期限超過",
                 overdue.count(),
-                _url("admin:fees_returnpendingcertificate_changelist", "status=overdue"),
+                _url("admin:certificates_returnpendingcertificate_changelist", "status=overdue"),
                 attention=True,
             )
         )
@@ -155,15 +156,15 @@ def today_items(user, *, today: date | None = None) -> list[Item]:
             Item(
                 "督促状がまだの期限超過",
                 overdue.filter(return_reminders__isnull=True).count(),
-                _url("admin:fees_returnpendingcertificate_changelist", "status=overdue"),
+                _url("admin:certificates_returnpendingcertificate_changelist", "status=overdue"),
             )
         )
-    if user.has_perm("fees.view_heldcertificate"):
+    if user.has_perm("certificates.view_heldcertificate"):
         items.append(
             Item(
                 "宛所不明で再送待ち",
                 certificates_held().count(),
-                _url("admin:fees_heldcertificate_changelist"),
+                _url("admin:certificates_heldcertificate_changelist"),
                 attention=True,
             )
         )

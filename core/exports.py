@@ -1,6 +1,8 @@
-"""CSV exports for auditors (and the certificates contract of rules.md).
+"""CSV exports for auditors: the machinery (encoder, Dataset, the registry, generic datasets).
 
-One writer for every entry point: the `export_csv` command, the admin action (streamed back) and the
+Each app registers its own export kinds from its AppConfig.ready (`members/exports.py`,
+`certificates/exports.py` — the certificates contract of rules.md —, `fees/exports.py`,
+`elderly/exports.py`); core registers only its audit trail. One writer for every entry point: the `export_csv` command, the admin action (streamed back) and the
 background ExportJob. Rows are read with `.values_list().iterator(chunk_size=…)` and written one at a
 time, so memory does not grow with the number of rows (1.2 million certificates must never be built
 in memory).
@@ -29,8 +31,6 @@ from django.contrib.auth import get_user_model
 from django.db import models
 from django.db.models import Q, QuerySet
 from django.utils import timezone
-
-from members.formats import MEMBER_COLUMNS
 
 from .roles import is_history_model
 
@@ -193,230 +193,6 @@ class Dataset:
         return qs.order_by(*self.order_by)
 
 
-def _today() -> date:
-    return timezone.localdate()
-
-
-CERTIFICATE_HEADER = (
-    "証明書番号",
-    "記号",
-    "番号",
-    "枝番",
-    "氏名",
-    "氏名カナ",
-    "交付年月日",
-    "有効期限",
-    "交付事由",
-    "状態",
-    "送付先",
-    "高齢受給者証発効日",
-    "一部負担金割合",
-    "一括交付ID",
-)
-
-
-def _effective_state_of():
-    """Certificate.effective_state (the single source of the "as of today" rule) applied to plain
-    values, through one reused unsaved instance instead of a model instance per row."""
-    Certificate = apps.get_model("certificates", "Certificate")
-    probe = Certificate()
-    today = _today()
-
-    def state(stored: str, valid_until: date) -> str:
-        probe.state = stored
-        probe.valid_until = valid_until
-        return probe.effective_state(today)
-
-    return state
-
-
-def _certificate_rows(qs: QuerySet) -> Iterator[list]:
-    state = _effective_state_of()
-    values = qs.values_list(
-        "number",
-        "person__kigo",
-        "person__bango",
-        "person__edaban",
-        "printed_name",
-        "printed_name_kana",
-        "issue_date",
-        "valid_until",
-        "reason",
-        "state",
-        "route",
-        "elderly_start",
-        "copay_ratio",
-        "run_id",
-    )
-    for (
-        number,
-        kigo,
-        bango,
-        edaban,
-        name,
-        kana,
-        issue_date,
-        valid_until,
-        reason,
-        stored_state,
-        route,
-        elderly_start,
-        copay_ratio,
-        run_id,
-    ) in values.iterator(chunk_size=CHUNK_SIZE):
-        yield [
-            number,
-            kigo,
-            bango,
-            edaban,
-            name,
-            kana,
-            issue_date,
-            valid_until,
-            reason,
-            state(stored_state, valid_until),
-            route,
-            elderly_start,  # as stored: the issuing rules already left it empty when out of range
-            copay_ratio,
-            run_id,
-        ]
-
-
-RETURNS_HEADER = (
-    "証明書番号",
-    "記号",
-    "番号",
-    "枝番",
-    "氏名",
-    "交付年月日",
-    "有効期限",
-    "状態",
-    "状態の理由",
-    "返却期限",
-    "返却経路",
-    "返却日",
-    "期限超過",
-)
-
-
-def _returns_rows(qs: QuerySet) -> Iterator[list]:
-    state = _effective_state_of()
-    today = _today()
-    values = qs.values_list(
-        "number",
-        "person__kigo",
-        "person__bango",
-        "person__edaban",
-        "printed_name",
-        "issue_date",
-        "valid_until",
-        "state",
-        "state_note",
-        "return_due",
-        "return_route",
-        "returned_on",
-    )
-    for (
-        number,
-        kigo,
-        bango,
-        edaban,
-        name,
-        issue_date,
-        valid_until,
-        stored_state,
-        note,
-        due,
-        route,
-        returned_on,
-    ) in values.iterator(chunk_size=CHUNK_SIZE):
-        # Overdue (施行規則§51: within 5 days of the loss): still pending after the due date, or
-        # received after it.
-        if returned_on is not None:
-            overdue = due is not None and returned_on > due
-        else:
-            overdue = stored_state == "返却待ち" and due is not None and today > due
-        yield [
-            number,
-            kigo,
-            bango,
-            edaban,
-            name,
-            issue_date,
-            valid_until,
-            state(stored_state, valid_until),
-            note,
-            due,
-            route,
-            returned_on,
-            overdue,
-        ]
-
-
-def _members_rows(qs: QuerySet) -> Iterator[list]:
-    values = qs.values_list(
-        "employer__code",
-        "employer__name",
-        "kigo",
-        "bango",
-        "edaban",
-        "relationship",
-        "insured_type",
-        "name",
-        "name_kana",
-        "birth_date",
-        "sex",
-        "postal_code",
-        "address",
-        "acquired_on",
-        "lost_on",
-        "voluntary_until",
-        "standard_remuneration",
-        "needs_consideration",
-    )
-    for row in values.iterator(chunk_size=CHUNK_SIZE):
-        yield list(row)
-
-
-RUNS_HEADER = (
-    "一括交付ID",
-    "状態",
-    "基準日",
-    "交付年月日",
-    "有効期限",
-    "作成者",
-    "作成日時",
-    "承認者",
-    "承認日時",
-    "実行者",
-    "実行開始",
-    "完了日時",
-    "対象者数",
-    "交付数",
-)
-
-
-def _runs_rows(qs: QuerySet) -> Iterator[list]:
-    values = qs.values_list(
-        "pk",
-        "state",
-        "status_date",
-        "issue_date",
-        "valid_until",
-        "created_by__username",
-        "created_at",
-        "approved_by__username",
-        "approved_at",
-        "executed_by__username",
-        "started_at",
-        "finished_at",
-        "target_count",
-        "issued_count",
-    )
-    for row in values.iterator(chunk_size=CHUNK_SIZE):
-        yield list(row)
-
-
 AUDIT_HEADER = ("ID", "日時", "実行者", "操作", "対象種別", "対象ID", "詳細")
 
 
@@ -497,86 +273,39 @@ def generic_dataset(
     )
 
 
-DATASETS: dict[str, Dataset] = {
-    "certificates": Dataset(
-        name="certificates",
-        label="資格確認書",
-        model_label="certificates.Certificate",
-        header=CERTIFICATE_HEADER,
-        rows=_certificate_rows,
-        order_by=("number",),
-    ),
-    "members": Dataset(
-        name="members",
-        label="加入者",
-        model_label="members.Person",
-        header=MEMBER_COLUMNS,
-        rows=_members_rows,
-        order_by=("kigo", "bango", "edaban"),
-    ),
-    "runs": Dataset(
-        name="runs",
-        label="一括職権交付",
-        model_label="certificates.IssuanceRun",
-        header=RUNS_HEADER,
-        rows=_runs_rows,
-    ),
-    "returns": Dataset(
-        name="returns",
-        label="返却管理",
-        model_label="certificates.Certificate",
-        header=RETURNS_HEADER,
-        rows=_returns_rows,
-        # Certificates that are or were 返却待ち: a due date is set when the return is required and
-        # kept after receipt.
-        base_filter=Q(state="返却待ち") | Q(return_due__isnull=False),
-        order_by=("return_due", "number"),
-    ),
-    "audit": Dataset(
-        name="audit",
-        label="業務イベント",
-        model_label="core.AuditEvent",
-        header=AUDIT_HEADER,
-        rows=_audit_rows,
-        order_by=("at", "pk"),
-    ),
-}
-DATASET_NAMES = (*DATASETS, "invoices")
+DATASETS: dict[str, Dataset] = {}
+# Admin screens (proxy models) whose rows are exported in another dataset's format.
+_PROXY_DATASETS: dict[str, str] = {}
 
 
-def register_dataset(dataset: Dataset) -> None:
-    """An app adds its own export kind (from its AppConfig.ready, before any command parses)."""
-    global DATASET_NAMES
+def register_dataset(dataset: Dataset, *, proxies: Iterable[str] = ()) -> None:
+    """An app adds its own export kind (from its AppConfig.ready, before any command parses):
+    members, certificates, fees and elderly register theirs (`<app>/exports.py`); `proxies` are
+    the labels of admin proxy models whose changelists export in this format."""
     DATASETS[dataset.name] = dataset
-    DATASET_NAMES = (*DATASETS, "invoices")
+    for label in proxies:
+        _PROXY_DATASETS[label] = dataset.name
 
 
-# Admin screens whose rows are best exported in another dataset's format.
-_PROXY_DATASETS = {"fees.ReturnPendingCertificate": "returns"}
+def dataset_names() -> tuple[str, ...]:
+    """The names `export_csv` accepts, in the order the apps registered them."""
+    return tuple(DATASETS)
 
 
 def get_dataset(name: str) -> Dataset:
     """The named dataset of the command line (rules.md / issue 6)."""
-    if name == "invoices":
-        try:
-            model = apps.get_model("fees", "Invoice")
-        except LookupError:
-            raise ExportError(
-                "「invoices」は利用できません: 請求書(fees.Invoice)がまだありません"
-                " (dataset 'invoices' not available)"
-            ) from None
-        return generic_dataset(model, name="invoices", label="請求書")
     try:
         return DATASETS[name]
     except KeyError:
         raise ExportError(
-            f"データ種別「{name}」はありません(選べるもの: {', '.join(DATASET_NAMES)})"
+            f"データ種別「{name}」はありません(選べるもの: {', '.join(dataset_names())})"
         ) from None
 
 
 def dataset_for_model(model: type[models.Model]) -> Dataset:
     """The dataset an admin changelist of `model` exports: the dedicated format where one exists
-    (certificates, members, runs, invoices, audit), every field otherwise."""
+    (certificates, members, runs, invoices, audit, …: whatever the apps registered), every field
+    otherwise."""
     label = model._meta.label
     if label in _PROXY_DATASETS:
         return DATASETS[_PROXY_DATASETS[label]]
@@ -585,9 +314,20 @@ def dataset_for_model(model: type[models.Model]) -> Dataset:
     for ds in DATASETS.values():
         if ds.model_label == label and ds.base_filter is None:
             return ds
-    if label == "fees.Invoice":
-        return get_dataset("invoices")
     return generic_dataset(model)
+
+
+# core's own dataset: the audit trail.
+register_dataset(
+    Dataset(
+        name="audit",
+        label="業務イベント",
+        model_label="core.AuditEvent",
+        header=AUDIT_HEADER,
+        rows=_audit_rows,
+        order_by=("at", "pk"),
+    )
+)
 
 
 def export_bytes(

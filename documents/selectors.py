@@ -221,6 +221,19 @@ def run_progress(run: IssuanceRun) -> dict:
     return {**counts, "skipped": skipped, "certificate_pages": certificate_pages}
 
 
+def run_documents_done(run: IssuanceRun) -> tuple[int, int]:
+    """(stored documents, all documents) of a run, every kind (the run's progress bar in the
+    admin)."""
+    counts = dict(
+        GeneratedDocument.objects.filter(run=run)
+        .order_by()  # the model's default ordering would split the GROUP BY
+        .values("state")
+        .annotate(n=Count("pk"))
+        .values_list("state", "n")
+    )
+    return counts.get(DocumentState.STORED, 0), sum(counts.values())
+
+
 def skipped_items(run: IssuanceRun) -> list[dict]:
     """Every holder of the run left out of the PDFs, with the reason (admin, run summary)."""
     out: list[dict] = []

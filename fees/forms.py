@@ -1,22 +1,11 @@
-"""Forms of the after-issue admin screens (input only; every change goes through fees.services or
-certificates.lifecycle)."""
+"""Forms of the fees admin screens (input only; every change goes through fees.services)."""
 
 from django import forms
-from django.utils import timezone
 
+from core.admin_pages import date_field as _date_field
 from core.text_safety import SafeTextFormMixin
 
 from .models import ApplicationRoute, ReissueKind
-
-
-def _date_field(label: str, **kw) -> forms.DateField:
-    return forms.DateField(
-        label=label,
-        initial=timezone.localdate,
-        input_formats=["%Y-%m-%d", "%Y/%m/%d"],
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-        **kw,
-    )
 
 
 class ApplicationForm(SafeTextFormMixin, forms.Form):
@@ -67,26 +56,4 @@ class PaymentUploadForm(forms.Form):
             "請求書番号と金額が一致する行だけ入金済にします。一致しない行は一覧に表示し、反映しません。"
             "読めない行があるファイルは全体を取り込みません。"
         ),
-    )
-
-
-class ReturnsReceiveForm(SafeTextFormMixin, forms.Form):
-    numbers = forms.CharField(
-        label="証明書番号",
-        widget=forms.Textarea(attrs={"rows": 12, "cols": 30}),
-        help_text="1行に1件。Excelの列をそのまま貼り付けられます。"
-        "1件でも受け付けられない番号があれば、全件とも反映しません。",
-    )
-    returned_on = _date_field("返却日(受領日)")
-
-
-class UndeliverableForm(SafeTextFormMixin, forms.Form):
-    number = forms.CharField(label="証明書番号", max_length=32)
-    returned_on = _date_field("返戻日")
-
-
-class AddressForm(SafeTextFormMixin, forms.Form):
-    postal_code = forms.CharField(label="郵便番号", max_length=10, help_text="7桁(ハイフン可)")
-    address = forms.CharField(
-        label="住所", max_length=200, widget=forms.TextInput(attrs={"size": 60})
     )

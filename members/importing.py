@@ -358,8 +358,9 @@ def normalize_kana(value: str) -> str:
 
 
 def normalize_postal_code(value: str) -> str:
-    """7 digits, a hyphen allowed on input; stored as 7 digits ('' when empty)."""
-    text = nfkc(value)
+    """7 digits, a hyphen (and a leading 〒) allowed on input; stored as 7 digits ('' when empty).
+    The one postal-code normaliser: imports, the person form and the address correction."""
+    text = nfkc(value).removeprefix("〒").strip()
     if not text:
         return ""
     m = _POSTAL.match(text)

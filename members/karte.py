@@ -14,15 +14,8 @@ from urllib.parse import urlencode
 from django.urls import reverse
 from django.utils import timezone
 
-from certificates.models import Certificate, CertificateState
-from fees.models import (
-    ApplicationState,
-    InvoiceState,
-    ReissueApplication,
-    ReissueKind,
-    ReturnedMail,
-    ReturnReminder,
-)
+from certificates.models import Certificate, CertificateState, ReturnedMail, ReturnReminder
+from fees.models import ApplicationState, InvoiceState, ReissueApplication, ReissueKind
 
 from .models import Person, RegistrationStatus
 
@@ -119,7 +112,7 @@ def person_actions(person: Person, current: Certificate | None, certs, applicati
             actions.append(
                 Action(
                     "返却の受付",
-                    reverse("admin:fees_returnpendingcertificate_receive")
+                    reverse("admin:certificates_returnpendingcertificate_receive")
                     + "?"
                     + urlencode({"numbers": numbers, "next": back}),
                     help="返却待ちの " + "・".join(c.number for c in pending),
@@ -130,7 +123,7 @@ def person_actions(person: Person, current: Certificate | None, certs, applicati
             actions.append(
                 Action(
                     "住所を訂正して再送",
-                    reverse("admin:fees_heldcertificate_correct", args=[held[0].pk])
+                    reverse("admin:certificates_heldcertificate_correct", args=[held[0].pk])
                     + "?"
                     + urlencode({"next": back}),
                     help="宛所不明で保管中の資格確認書を再送します",

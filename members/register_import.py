@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from django.db import connection, transaction
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from core.db import analyze_if_stale
@@ -65,7 +66,7 @@ from .models import (
     Relationship,
     persons_settle_households,
 )
-from .signals import registration_snapshot_imported
+from .signals import persons_lost, registration_snapshot_imported
 from .staging import (
     CHUNK_ROWS,
     Stage,
@@ -556,11 +557,8 @@ def _apply_losses(stage: Stage, summary: MembersImportSummary, now, user) -> Non
 def _record_losses(losses: Stage, steps: tuple[int, ...], now, user, summary=None) -> int:
     """Write the losses staged in `losses` (rows of _LOSS_STAGE with a step in `steps`) set-wise:
     the persons' columns, their history rows, one audit row each and their certificates put up
-    for return. Also the writer of members.services._losses_record (person_record_loss and the
-    nightly 75th birthdays). Returns how many persons changed."""
-    from certificates.lifecycle import certificates_require_return_for
-    from certificates.models import Certificate, CertificateState
-
+    for return. Also the writer of persons_apply_75th_birthday (members.services). Returns how
+    many persons changed."""
     lt = losses.table
     person = qn(Person._meta.db_table)
     in_steps = f"l.step IN ({', '.join(str(int(x)) for x in steps)})"
@@ -616,19 +614,13 @@ def _record_losses(losses: Stage, steps: tuple[int, ...], now, user, summary=Non
                     )
                 )
             AuditEvent.objects.bulk_create(events)
-    # Certificates: only the persons who hold an active one, all at once.
-    cert = qn(Certificate._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT l.person_id, l.lost_on FROM {lt} l WHERE {in_steps} AND EXISTS ("  # noqa: S608
-            f"SELECT 1 FROM {cert} c WHERE c.person_id = l.person_id AND c.state = %s) "
-            "ORDER BY l.step, l.person_id",
-            [CertificateState.ACTIVE],
-        )
-        holders = cursor.fetchall()
-    persons = Person.objects.select_related("member").in_bulk([pid for pid, _ in holders])
-    certificates_require_return_for(
-        [(persons[pid], _as_date(lost_on)) for pid, lost_on in holders], acting_user=user
+    # Their certificates (members.signals.persons_lost; certificates.receivers), all at once.
+    persons_lost.send(
+        sender=Person,
+        persons=Person.objects.filter(
+            pk__in=RawSQL(f"SELECT l.person_id FROM {lt} l WHERE {in_steps}", [])  # noqa: S608, S611 (stage table, int steps)
+        ),
+        acting_user=user,
     )
     return count
 
@@ -879,11 +871,9 @@ def registration_status_import(
         by_status = dict(cursor.fetchall())
     stage.drop()
     # rules.md "No return needed": a certificate made unnecessary by a 登録済 status in this snapshot
-    # becomes 返却不要 (except for 要配慮者), in the same transaction as the import.
-    from certificates.lifecycle import certificates_apply_registration_snapshot
-
-    certificates_apply_registration_snapshot(snapshot=snapshot, acting_user=acting_user)
-    # rules.md "The monthly cycle": the month's draft run is prepared after commit (elderly.monthly).
+    # becomes 返却不要 (except for 要配慮者), in the same transaction as the import
+    # (certificates.receivers, connected first); rules.md "The monthly cycle": the month's draft run
+    # is prepared after commit (elderly.monthly).
     registration_snapshot_imported.send(
         sender=RegistrationSnapshot, snapshot=snapshot, acting_user=acting_user
     )

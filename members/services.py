@@ -18,6 +18,7 @@ from core.text_safety import check_texts
 
 from .importing import (
     normalize_kana,
+    normalize_postal_code,
 )
 from .models import (
     LossReason,
@@ -142,6 +143,39 @@ def person_change_name(*, person: Person, name: str, name_kana: str, acting_user
     person.save(update_fields=[*fields, "updated_at"])
     audit_event(action="person.name_changed", actor=acting_user, obj=person, fields=fields)
     return person
+
+
+@transaction.atomic
+def person_correct_address(*, person: Person, postal_code: str, address: str, acting_user=None):
+    """The corrected 郵便番号・住所 of a person (an envelope's addressee after a 宛所不明 return): saved
+    with the members' one postal-code normaliser, the 宛所不明 flag cleared. Runs inside the caller's
+    transaction (certificates.returns.address_correct_and_resend, which then sends the household's held
+    certificates again) and returns the saved person and the date the address had been unknown since
+    (None if it was not flagged)."""
+    check_texts({"郵便番号": postal_code, "住所": address})
+    try:
+        code = normalize_postal_code(postal_code or "")
+    except ValueError as exc:
+        raise ValidationError({"postal_code": str(exc)}) from None
+    if not code:
+        raise ValidationError({"postal_code": "郵便番号を入力してください"})
+    address = (address or "").strip()
+    if not address:
+        raise ValidationError({"address": "住所を入力してください"})
+    stored = Person.objects.select_for_update().get(pk=person.pk)
+    unknown_since = stored.address_unknown_since
+    stored.postal_code = code
+    stored.address = address
+    stored.address_unknown_since = None
+    stored._history_user = acting_user
+    stored.save(update_fields=["postal_code", "address", "address_unknown_since", "updated_at"])
+    audit_event(
+        action="person.address_corrected",
+        actor=acting_user,
+        obj=stored,
+        was_unknown_since=unknown_since.isoformat() if unknown_since else None,
+    )
+    return stored, unknown_since
 
 
 @transaction.atomic

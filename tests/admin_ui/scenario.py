@@ -13,14 +13,13 @@ from datetime import date, timedelta
 from django.utils import timezone
 
 from certificates.models import Certificate, IssuanceRun
+from certificates.returns import mail_record_returned, returns_generate_reminders
 from certificates.services import run_approve, run_create, run_execute
 from fees.models import Invoice, ReissueApplication
 from fees.services import (
     invoice_confirm_payment,
-    mail_record_returned,
     reissue_application_receive_change,
     reissue_application_receive_loss,
-    returns_generate_reminders,
 )
 from members.models import Person
 from members.services import person_record_loss

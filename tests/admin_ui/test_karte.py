@@ -149,8 +149,8 @@ def test_the_person_list_links_to_the_karte(society, clerk_client):
         ("/admin/certificates/certificate/", "takahashi"),
         ("/admin/fees/reissueapplication/", "yamada"),
         ("/admin/fees/invoice/", "yamada"),
-        ("/admin/fees/returnpendingcertificate/", "suzuki"),
-        ("/admin/fees/returnedmail/", "kato"),
+        ("/admin/certificates/returnpendingcertificate/", "suzuki"),
+        ("/admin/certificates/returnedmail/", "kato"),
         ("/admin/members/registrationstatus/", "takahashi"),
     ],
 )

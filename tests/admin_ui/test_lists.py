@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
     [
         "/admin/members/person/",
         "/admin/certificates/certificate/",
-        "/admin/fees/returnpendingcertificate/",
+        "/admin/certificates/returnpendingcertificate/",
         "/admin/fees/reissueapplication/",
     ],
 )

@@ -239,9 +239,7 @@ def test_the_returns_screen_exports_the_returns_format(client, auditor, employer
     from django.utils import timezone
 
     from certificates.lifecycle import certificates_require_return
-
-    pytest.importorskip("fees.models").ReturnPendingCertificate  # noqa: B018
-    from fees.models import ReturnPendingCertificate
+    from certificates.models import ReturnPendingCertificate
 
     today = timezone.localdate()
     for i in (1, 2):

@@ -68,11 +68,11 @@ _CLERK_WRITES = {
     "admin:fees_invoice_changelist:confirm_payment",
     "admin:fees_invoice_changelist:rerender_documents",
     "admin:fees_paymentimport_add",
-    "admin:fees_returnpendingcertificate_receive",
-    "admin:fees_returnpendingcertificate_changelist:generate_reminders",
-    "admin:fees_returnpendingcertificate_changelist:mark_returned_today",
-    "admin:fees_heldcertificate_record",
-    "admin:fees_heldcertificate_correct",
+    "admin:certificates_returnpendingcertificate_receive",
+    "admin:certificates_returnpendingcertificate_changelist:generate_reminders",
+    "admin:certificates_returnpendingcertificate_changelist:mark_returned_today",
+    "admin:certificates_heldcertificate_record",
+    "admin:certificates_heldcertificate_correct",
     "admin:documents_generateddocument_changelist:retry_failed",
     # from the 加入者カルテ: a person's reprint (recorded in the audit trail), a single payment
     "admin:members_person_reprint",
@@ -504,7 +504,8 @@ def seeded(everything):  # noqa: F811
     empty, so every object URL is tried on a real row."""
     from axes.models import AccessFailureLog
 
-    from fees.models import PaymentImport, ReturnedMail
+    from certificates.models import ReturnedMail
+    from fees.models import PaymentImport
 
     AccessFailureLog.objects.create(
         username="x", ip_address="10.0.0.1", user_agent="t", path_info="/admin/login/"
@@ -533,7 +534,7 @@ def test_the_enumeration_reaches_every_kind_of_url(db, seeded):
         "admin:certificates_certificate_simple_history",
         "admin:certificates_run_approve",
         "admin:certificates_run_execute",
-        "admin:fees_heldcertificate_record",
+        "admin:certificates_heldcertificate_record",
         "core:export_job_download",
         "documents:download",
         "admin:login",

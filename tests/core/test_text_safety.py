@@ -200,11 +200,11 @@ def test_every_other_service_taking_free_text_refuses_it(person, clerk, supervis
     returned mail and the 基準収入額適用 備考: the same detector as the forms and the imports."""
     from datetime import date
 
+    from certificates.returns import address_correct_and_resend
     from elderly.services import income_basis_record
     from fees.models import ReissueApplication
     from fees.services import (
         invoice_waive,
-        person_correct_address,
         reissue_application_cancel,
         reissue_application_receive_loss,
     )
@@ -215,7 +215,7 @@ def test_every_other_service_taking_free_text_refuses_it(person, clerk, supervis
     before = Person.objects.get(pk=person.pk).name
     _refusals(lambda t: person_change_name(person=person, name=t, name_kana="ヤマダ"), "氏名")
     _refusals(
-        lambda t: person_correct_address(
+        lambda t: address_correct_and_resend(
             person=person, postal_code="1000001", address="東京都 " + t, acting_user=clerk
         ),
         "住所",

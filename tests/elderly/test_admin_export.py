@@ -11,8 +11,8 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
+from certificates.exports import CERTIFICATE_HEADER
 from certificates.services import certificate_issue
-from core.exports import CERTIFICATE_HEADER
 from core.models import AuditEvent
 from elderly.exports import ELDERLY_CARD_HEADER
 from elderly.models import ElderlyCard

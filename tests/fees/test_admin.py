@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from certificates.lifecycle import certificate_record_undeliverable, certificates_require_return
-from certificates.models import CertificateState
+from certificates.models import CertificateState, ReturnReminder
 from documents.models import DocumentKind, GeneratedDocument
 from fees.models import (
     ApplicationState,
@@ -16,7 +16,6 @@ from fees.models import (
     InvoiceState,
     PaymentImport,
     ReissueApplication,
-    ReturnReminder,
 )
 from fees.services import invoice_confirm_payment, reissue_application_receive_loss
 from tests.fees.builders import issue, member, refresh
@@ -290,7 +289,7 @@ def test_auditor_cannot_upload_payments(client, auditor):
 def test_receive_returns_by_pasted_numbers(client, clerk):
     a, b = _pending(), _pending()
     client.force_login(clerk)
-    url = reverse("admin:fees_returnpendingcertificate_receive")
+    url = reverse("admin:certificates_returnpendingcertificate_receive")
     response = client.post(
         url,
         {"numbers": f"{a.number}\n{b.number}\n", "returned_on": _today().isoformat()},
@@ -304,7 +303,7 @@ def test_receive_returns_all_or_nothing_lists_the_bad_numbers(client, clerk):
     a = _pending()
     active = _cert()
     client.force_login(clerk)
-    url = reverse("admin:fees_returnpendingcertificate_receive")
+    url = reverse("admin:certificates_returnpendingcertificate_receive")
     response = client.post(
         url,
         {
@@ -324,7 +323,7 @@ def test_overdue_filter_lists_only_overdue_returns_as_of_today(client, clerk):
     on_time = _pending(lost_days_ago=1)
     client.force_login(clerk)
     page = client.get(
-        reverse("admin:fees_returnpendingcertificate_changelist") + "?status=overdue"
+        reverse("admin:certificates_returnpendingcertificate_changelist") + "?status=overdue"
     ).content.decode()
     assert late.number in page and on_time.number not in page
     assert "5日" in page  # days overdue: lost 10 days ago, due 5 days after the loss
@@ -334,7 +333,7 @@ def test_reminder_action_plans_one_letter_per_employer(client, clerk):
     a, b = _pending(), _pending()
     client.force_login(clerk)
     response = client.post(
-        reverse("admin:fees_returnpendingcertificate_changelist"),
+        reverse("admin:certificates_returnpendingcertificate_changelist"),
         {"action": "generate_reminders", "_selected_action": [a.pk, b.pk]},
         follow=True,
     )
@@ -348,7 +347,7 @@ def test_mark_returned_today_action(client, clerk):
     a = _pending()
     client.force_login(clerk)
     client.post(
-        reverse("admin:fees_returnpendingcertificate_changelist"),
+        reverse("admin:certificates_returnpendingcertificate_changelist"),
         {"action": "mark_returned_today", "_selected_action": [a.pk]},
     )
     a = refresh(a)
@@ -363,15 +362,15 @@ def test_record_undeliverable_and_correct_address_through_the_admin(client, cler
     c = _cert(p)
     client.force_login(clerk)
     response = client.post(
-        reverse("admin:fees_heldcertificate_record"),
+        reverse("admin:certificates_heldcertificate_record"),
         {"number": c.number, "returned_on": _today().isoformat()},
         follow=True,
     )
     assert any("送付保留" in m for m in _messages(response))
     assert refresh(c).held_since == _today()
-    page = client.get(reverse("admin:fees_heldcertificate_changelist")).content.decode()
+    page = client.get(reverse("admin:certificates_heldcertificate_changelist")).content.decode()
     assert c.number in page and "0日" in page
-    url = reverse("admin:fees_heldcertificate_correct", args=[c.pk])
+    url = reverse("admin:certificates_heldcertificate_correct", args=[c.pk])
     response = client.post(url, {"postal_code": "12", "address": "東京都"})
     assert "郵便番号は7桁" in response.content.decode() and refresh(c).held_since == _today()
     response = client.post(
@@ -381,11 +380,11 @@ def test_record_undeliverable_and_correct_address_through_the_admin(client, cler
     assert refresh(c).held_since is None
     assert refresh(p).address_unknown_since is None and refresh(p).postal_code == "1000005"
     assert GeneratedDocument.objects.filter(kind=DocumentKind.REPRINT).count() == 1
-    page = client.get(reverse("admin:fees_returnedmail_changelist")).content.decode()
+    page = client.get(reverse("admin:certificates_returnedmail_changelist")).content.decode()
     assert c.number in page and "待機" in page  # the resend PDF, rendered after commit
     assert (
         c.number
-        not in client.get(reverse("admin:fees_heldcertificate_changelist")).content.decode()
+        not in client.get(reverse("admin:certificates_heldcertificate_changelist")).content.decode()
     )
 
 
@@ -394,7 +393,7 @@ def test_record_undeliverable_refusal_is_shown(client, clerk):
     certificate_record_undeliverable(number=c.number, returned_on=_today(), acting_user=clerk)
     client.force_login(clerk)
     response = client.post(
-        reverse("admin:fees_heldcertificate_record"),
+        reverse("admin:certificates_heldcertificate_record"),
         {"number": c.number, "returned_on": _today().isoformat()},
     )
     assert "すでに送付保留中です" in response.content.decode()
@@ -409,11 +408,11 @@ def test_every_fees_screen_renders_for_a_clerk(client, clerk):
         "admin:fees_invoice_changelist",
         "admin:fees_paymentimport_changelist",
         "admin:fees_paymentimport_add",
-        "admin:fees_returnpendingcertificate_changelist",
-        "admin:fees_returnpendingcertificate_receive",
-        "admin:fees_heldcertificate_changelist",
-        "admin:fees_heldcertificate_record",
-        "admin:fees_returnedmail_changelist",
+        "admin:certificates_returnpendingcertificate_changelist",
+        "admin:certificates_returnpendingcertificate_receive",
+        "admin:certificates_heldcertificate_changelist",
+        "admin:certificates_heldcertificate_record",
+        "admin:certificates_returnedmail_changelist",
     ]:
         assert client.get(reverse(name)).status_code == 200, name
     assert Invoice.objects.count() == 1

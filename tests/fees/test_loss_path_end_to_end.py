@@ -14,11 +14,11 @@ from django.utils import timezone
 from pypdf import PdfReader
 
 from certificates.lifecycle import certificates_require_return
-from certificates.models import Certificate, CertificateState
+from certificates.models import Certificate, CertificateState, ReturnedMail
+from certificates.returns import returns_generate_reminders
 from core.models import AuditEvent
 from documents.models import DocumentState
-from fees.models import ApplicationState, InvoiceState, ReissueApplication, ReturnedMail
-from fees.services import returns_generate_reminders
+from fees.models import ApplicationState, InvoiceState, ReissueApplication
 from members.dates import fiscal_year
 from tests.fees.builders import issue, member, refresh
 
@@ -195,12 +195,12 @@ def test_undeliverable_mail_is_sent_again_to_the_corrected_address(
     cert = issue(m, issue_date=t - timedelta(days=5), valid_until=t + timedelta(days=300))
     client.force_login(clerk)
     client.post(
-        reverse("admin:fees_heldcertificate_record"),
+        reverse("admin:certificates_heldcertificate_record"),
         {"number": cert.number, "returned_on": t.isoformat()},
     )
     with django_capture_on_commit_callbacks(execute=True):
         client.post(
-            reverse("admin:fees_heldcertificate_correct", args=[cert.pk]),
+            reverse("admin:certificates_heldcertificate_correct", args=[cert.pk]),
             {"postal_code": "150-0001", "address": "東京都渋谷区神宮前一丁目2番3号"},
         )
     mail = ReturnedMail.objects.get()

@@ -11,15 +11,14 @@ from certificates.lifecycle import (
     certificate_record_undeliverable,
     certificates_require_return,
 )
-from certificates.models import CertificateState
-from core.models import AuditEvent
-from documents.models import DocumentKind, GeneratedDocument
-from fees.models import ReturnedMail, ReturnReminder
-from fees.services import (
+from certificates.models import CertificateState, ReturnedMail, ReturnReminder
+from certificates.returns import (
+    address_correct_and_resend,
     mail_record_returned,
-    person_correct_address,
     returns_generate_reminders,
 )
+from core.models import AuditEvent
+from documents.models import DocumentKind, GeneratedDocument
 from tests.fees.builders import dependent, employer, issue, member, refresh
 
 pytestmark = pytest.mark.django_db
@@ -82,7 +81,7 @@ def test_address_correction_resends_the_households_held_certificates_and_lifts_t
         mail_record_returned(number=c.number, returned_on=t, acting_user=clerk)
     assert refresh(m).address_unknown_since == t
     assert ReturnedMail.objects.filter(recorded_by=clerk, resolved_at__isnull=True).count() == 2
-    resent = person_correct_address(
+    resent = address_correct_and_resend(
         person=d,
         postal_code="１００-０００５",
         address="東京都千代田区丸の内2-2-2",
@@ -111,9 +110,11 @@ def test_address_correction_validates_input_and_changes_nothing(clerk):
     c = issue(m, issue_date=t - timedelta(days=10), valid_until=t + timedelta(days=300))
     certificate_record_undeliverable(number=c.number, returned_on=t, acting_user=clerk)
     with pytest.raises(ValidationError, match="郵便番号は7桁"):
-        person_correct_address(person=m, postal_code="12-34", address="どこか", acting_user=clerk)
+        address_correct_and_resend(
+            person=m, postal_code="12-34", address="どこか", acting_user=clerk
+        )
     with pytest.raises(ValidationError, match="住所を入力"):
-        person_correct_address(person=m, postal_code="1000005", address=" ", acting_user=clerk)
+        address_correct_and_resend(person=m, postal_code="1000005", address=" ", acting_user=clerk)
     assert refresh(c).held_since == t
     assert refresh(m).address_unknown_since == t
 
@@ -127,7 +128,9 @@ def test_a_held_certificate_that_expired_meanwhile_is_released_but_not_resent(cl
     c.issue_date = t - timedelta(days=10)
     c.save(update_fields=["valid_until"])
     assert (
-        person_correct_address(person=m, postal_code="1000005", address="東京都", acting_user=clerk)
+        address_correct_and_resend(
+            person=m, postal_code="1000005", address="東京都", acting_user=clerk
+        )
         == []
     )
     assert refresh(c).held_since is None

@@ -10,10 +10,10 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from core.exports import (
-    DATASET_NAMES,
     DEFAULT_ENCODING,
     ENCODINGS,
     ExportError,
+    dataset_names,
     export_to_file,
     get_dataset,
 )
@@ -25,7 +25,7 @@ class Command(BaseCommand):
     help = "CSVを出力します(資格確認書・加入者・一括交付・請求書・返却・業務イベント)"
 
     def add_arguments(self, parser):
-        parser.add_argument("dataset", choices=DATASET_NAMES, help="出力するデータの種類")
+        parser.add_argument("dataset", choices=dataset_names(), help="出力するデータの種類")
         parser.add_argument("--output", required=True, help="出力先のファイル")
         parser.add_argument(
             "--encoding",

@@ -167,7 +167,7 @@ CERT_COLUMNS = (
     "id, number, reason, issue_date, valid_until, route, elderly_start, copay_ratio, "
     "printed_name, printed_name_kana, registration_status, ec_expiry, state, state_changed_at, "
     "state_note, return_due, return_route, returned_on, held_since, created_at, updated_at, "
-    "person_id, run_id, replaces_id"
+    "person_id, run_id, replaces_id, covers_until"
 )
 
 # A renewal by hand: the selection kept once (the run's frozen list), one UPDATE … FROM retiring

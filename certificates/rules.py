@@ -275,11 +275,17 @@ def has_reason(base: str) -> Q:
 def covering_certificates(issue_date: date):
     """Rule 2's certificates: the person's certificates valid until the issue date or later,
     neither 無効 nor 返却済, whatever else their state (one due for return after a future loss
-    still covers the days before the loss). One issued after the issue date counts too: it covers
-    days the new one would, and a person never holds two certificates covering the same day. The
-    longest first (a correlated subquery)."""
+    still covers the days before the loss), and whose cover did not end before it (covers_until:
+    ended by a successor or a loss, the column the no-overlap constraint reads — so a person who
+    rejoins after a loss is not kept waiting for the old certificate's return). One issued after
+    the issue date counts too: it covers days the new one would, and a person never holds two
+    certificates covering the same day. The longest first (a correlated subquery)."""
     return (
-        Certificate.objects.filter(person_id=OuterRef("pk"), valid_until__gte=issue_date)
+        Certificate.objects.filter(
+            Q(covers_until__isnull=True) | Q(covers_until__gte=issue_date),
+            person_id=OuterRef("pk"),
+            valid_until__gte=issue_date,
+        )
         .exclude(state__in=NOT_COVERING)
         .order_by("-valid_until", "-pk")
     )

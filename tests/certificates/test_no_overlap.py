@@ -191,3 +191,28 @@ def test_rule_2_counts_a_certificate_starting_after_the_issue_date(clerk):
     assert decision.target is None and decision.excluded_by == ["有効な資格確認書あり"]
     # the literal reading would have issued 2026-12-01…2031-11-30 beside it: the database refuses
     _refused(person=later, state=CertificateState.NO_RETURN)
+
+
+def test_rule_2_reads_where_a_cover_ended():
+    """A certificate whose cover ended before the issue date (covers_until: a loss or a successor)
+    no longer keeps its holder from a new one, although its 有効期限 is later and it is still
+    返却待ち; on a day it still covers, it does (rules.md rule 2, the no-overlap constraint's own
+    column)."""
+    from certificates.selectors import issuance_decision
+
+    p = member()
+    snapshot(date(2026, 11, 15), [(p, "未登録", None)])
+    _issue(p)
+    certificates_require_return(person=p, lost_on=date(2027, 6, 1))  # cover ends 2027-05-31
+
+    def decide(issue):
+        return issuance_decision(
+            person_id=p.pk, status_date=date(2026, 11, 15), issue_date=issue, valid_until=UNTIL
+        )
+
+    covered = decide(date(2027, 5, 31))
+    assert covered.target is None and covered.excluded_by == ["有効な資格確認書あり"]
+    after = decide(date(2027, 6, 1))
+    assert after.target is not None and after.excluded_by == []
+    # and the certificate the run would write fits beside the old one
+    _row(p, issue=date(2027, 6, 1), until=UNTIL)

@@ -37,7 +37,7 @@ from .models import (
     Route,
     RunState,
 )
-from .selectors import run_targets_for_manifest
+from .selectors import run_changes_since_frozen, run_targets_for_manifest
 from .services import run_approve, run_create, run_execute_begin
 
 
@@ -267,6 +267,7 @@ class IssuanceRunAdmin(SimpleHistoryAdmin):
                 if r in summary.get("by_route", {})
             ],
             "previous": summary.get("previous"),
+            "changes": _changes_before_execution(run),
             **self._live_context(request, run),
             "problem_docs": problem_docs,
             "stored_docs": stored_docs,
@@ -319,6 +320,7 @@ class IssuanceRunAdmin(SimpleHistoryAdmin):
                 lead="次の内容で一括職権交付を承認します。承認後、承認者が実行すると"
                 "資格確認書が交付されます(対象者一覧は作成時のまま変わりません)。",
                 submit_label="承認する",
+                warning=_changes_warning(run),
             )
         try:
             run = run_approve(run=run, acting_user=request.user)
@@ -571,6 +573,31 @@ class CertificateAdmin(SimpleHistoryAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+def _changes_before_execution(run: IssuanceRun):
+    """Who changed since the list was frozen, while that can still matter (before executing)."""
+    if run.state not in (RunState.CREATED, RunState.APPROVED):
+        return None
+    return run_changes_since_frozen(run)
+
+
+def _changes_warning(run: IssuanceRun) -> str:
+    """The approval page's warning: frozen targets the same selection would no longer pick."""
+    changes = _changes_before_execution(run)
+    if changes is None or not changes.total:
+        return ""
+    by_rule = "、".join(f"{label} {n}人" for label, n in changes.by_rule)
+    lost = (
+        f"(うち交付年月日に資格喪失 {changes.lost_on_issue_date}人)"
+        if changes.lost_on_issue_date
+        else ""
+    )
+    return (
+        f"作成後に変わった対象者が {changes.total}人います: {by_rule}。"
+        f"交付年月日に資格がない {changes.unqualified}人{lost}は実行時に交付を見送ります。"
+        "一覧は一括交付の画面で確認できます。"
+    )
 
 
 # The screens of the certificate's life after issue (返却管理, 送付保留, 返戻記録) live in their own module.

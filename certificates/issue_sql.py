@@ -35,6 +35,7 @@ def _select_expressions(vendor: str) -> dict[str, str]:
         "reason": "rt.reason",
         "issue_date": "%(issue_date)s",
         "valid_until": "rt.valid_until",
+        "covers_until": "NULL",  # a new certificate covers until its 有効期限
         "route": "rt.route",
         "elderly_start": "rt.elderly_start",
         "copay_ratio": "rt.copay_ratio",

@@ -93,13 +93,18 @@ def certificates_require_return_for(
         f"c.state = %s AND {of_persons}", [CertificateState.ACTIVE, person_ids]
     )
     rows = Certificate.objects.filter(pk__in=ids).values_list(
-        "pk", "person_id", "valid_until", "held_since"
+        "pk", "person_id", "issue_date", "valid_until", "held_since"
     )
     groups: dict[tuple, list[int]] = {}
-    for pk, person_id, valid_until, held_since in rows:
+    for pk, person_id, issue_date, valid_until, held_since in rows:
         person, lost_on = by_pk[person_id]
-        if valid_until < lost_on or valid_until < today:
+        # It covers the days before the loss (certificate_no_overlapping_cover): none when the loss
+        # came before its 交付年月日.
+        cover = (("covers_until", max(issue_date, lost_on) - timedelta(days=1)),)
+        if valid_until < lost_on:
             key = (CertificateState.NO_RETURN, NOTE_EXPIRED, lost_on, ())
+        elif valid_until < today:
+            key = (CertificateState.NO_RETURN, NOTE_EXPIRED, lost_on, cover)
         elif held_since is not None:
             note = "宛所不明で返戻され組合で保管中に資格喪失"
             key = (CertificateState.RETURNED, note, lost_on, (("returned_on", held_since),))
@@ -107,6 +112,7 @@ def certificates_require_return_for(
             also = (
                 ("return_due", lost_on + timedelta(days=RETURN_DAYS)),
                 ("return_route", return_route_for(person)),
+                *cover,
             )
             note = f"資格喪失({person.loss_reason or '喪失'})"
             key = (CertificateState.RETURN_PENDING, note, lost_on, also)

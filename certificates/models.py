@@ -7,6 +7,8 @@ from simple_history.models import HistoricalRecords
 
 from members.models import Employer, Person, RegistrationStatusValue
 
+from .constraints import NoOverlapConstraint
+
 
 class IssueReason(models.TextChoices):
     """交付事由 (rules.md). The first seven come from a bulk run, the last two from applications."""
@@ -262,6 +264,12 @@ class Certificate(models.Model):
     reason = models.CharField("交付事由", max_length=16, choices=IssueReason.choices)
     issue_date = models.DateField("交付年月日")
     valid_until = models.DateField("有効期限")
+    # The last day it covers when its cover ended before its 有効期限: the day before its successor's
+    # 交付年月日 (a renewal, a reissue) or before the 資格喪失年月日 (certificates.constraints; kept by
+    # the issuing writer and certificates_require_return_for). Empty: it covers until its 有効期限.
+    covers_until = models.DateField(
+        "対象の最終日(置換・資格喪失)", null=True, blank=True, editable=False
+    )
     route = models.CharField("送付先", max_length=8, choices=Route.choices)
     elderly_start = models.DateField("高齢受給者証発効日", null=True, blank=True)
     copay_ratio = models.CharField(
@@ -303,8 +311,13 @@ class Certificate(models.Model):
     created_at = models.DateTimeField("作成日時", auto_now_add=True)
     updated_at = models.DateTimeField("更新日時", auto_now=True)
 
+    # The history is read by the certificate's id, date and user only (the 変更履歴 list and a
+    # record's diff): the certificate's own indexes on 証明書番号, person, run and replaces are not
+    # copied to it, where each would cost every issued and retired certificate an index entry.
     history = HistoricalRecords(
-        verbose_name="資格確認書の変更履歴", verbose_name_plural="資格確認書の変更履歴"
+        verbose_name="資格確認書の変更履歴",
+        verbose_name_plural="資格確認書の変更履歴",
+        no_db_index=["number", "person", "run", "replaces"],
     )
     objects = CertificateQuerySet.as_manager()
 
@@ -336,6 +349,15 @@ class Certificate(models.Model):
             models.CheckConstraint(
                 condition=~Q(state=CertificateState.RETURN_PENDING) | Q(return_due__isnull=False),
                 name="certificate_return_pending_has_due",
+            ),
+            # A person never holds two certificates covering the same day (rules.md), except the
+            # moment one replaces another: the replaced one's cover then ends the day before.
+            # PostgreSQL: an exclusion constraint; SQLite: triggers (certificates.constraints).
+            NoOverlapConstraint(name="certificate_no_overlapping_cover", states=NOT_COVERING),
+            models.CheckConstraint(
+                condition=Q(covers_until__isnull=True)
+                | Q(covers_until__lt=models.F("valid_until")),
+                name="certificate_cover_ends_early_only",
             ),
         ]
         indexes = [

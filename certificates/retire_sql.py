@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from django.db import connection
 
@@ -171,3 +171,41 @@ def set_state(
     if audit is not None:
         insert_audit_events(ids, audit=audit, now=now, user_id=user_id)
     return changed
+
+
+def end_cover(ids: Sequence[int], *, before: date, now: datetime) -> list[int]:
+    """The certificates `ids` stop covering from the day `before` (a successor starts then):
+    their last covered day (covers_until) becomes the day before — or the day before their own
+    交付年月日 when they had not begun, an empty cover — where it was later. No history row: the
+    caller's state change writes it, or insert_history for those whose state stays. Returns the
+    ids changed (certificates.constraints: the one exception to "never two covering a day")."""
+    if not ids:
+        return []
+    ids_sql, id_param = in_set(ids)
+    # Composed from the model's table name only: hence the noqa on S608.
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT c.id, c.issue_date, COALESCE(c.covers_until, c.valid_until) "  # noqa: S608
+            f"FROM {CERT} c WHERE {ids_sql} ORDER BY c.id",
+            [id_param],
+        )
+        rows = cur.fetchall()
+    by_end: dict[date, list[int]] = {}
+    for pk, issue_date, end in rows:
+        issue_date, end = _as_date(issue_date), _as_date(end)
+        last = max(issue_date, before) - timedelta(days=1)
+        if last < end:
+            by_end.setdefault(last, []).append(pk)
+    for last, group in sorted(by_end.items()):
+        group_sql, group_param = in_set(group)
+        with connection.cursor() as cur:
+            cur.execute(
+                f"UPDATE {CERT} AS c SET covers_until = %s, updated_at = %s WHERE {group_sql}",  # noqa: S608
+                [last, now, group_param],
+            )
+    return sorted(pk for group in by_end.values() for pk in group)
+
+
+def _as_date(value) -> date:
+    """A DATE column as read by a raw cursor (SQLite returns the ISO text)."""
+    return date.fromisoformat(value) if isinstance(value, str) else value

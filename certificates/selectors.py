@@ -151,37 +151,110 @@ def issuance_decision(
     one = Person.objects.filter(pk=person_id)
     rows = list(issuance_target_rows(persons=one, **kwargs))
     qs, not_blocked = _decision_parts(one, **kwargs)
+    qs, columns = _check_annotations(qs, issue_date=issue_date, not_blocked=not_blocked)
+    row = qs.values(*columns, "status_reason", *RUN_TARGET_COLUMNS.values()).get()
+    excluded = _excluded_by(
+        row,
+        limit=rules.renewal_limit(issue_date, _settings(renewal_window_days, ec_lapse_months)[0]),
+    )
+    terms = {col: row[name] for col, name in RUN_TARGET_COLUMNS.items()}
+    return Decision(target=rows[0] if rows else None, excluded_by=excluded, terms=terms)
+
+
+# The labels of the rules that exclude a person (the 「交付判定」 panel, the run's changes).
+COVERED = "有効な資格確認書あり"
+NOT_LONGER = "更新しても有効期限が延びない"
+NO_REASON = "登録済(交付事由なし)"
+
+
+def _check_annotations(qs, *, issue_date: date, not_blocked):
+    """Each rule as a boolean column (check_0…, check_cover, check_reason) for explaining."""
     checks = {
         f"check_{i}": rules.holds(check(issue_date))
         for i, (_, check) in enumerate(rules.QUALIFICATION_CHECKS)
     }
-    qs = qs.annotate(
+    return qs.annotate(
         **checks,
         check_cover=rules.holds(not_blocked),
         check_reason=rules.holds(rules.has_reason("status_reason")),
-    )
-    row = qs.values(
-        *checks,
-        "check_cover",
-        "check_reason",
-        "cover_until",
-        "status_reason",
-        *RUN_TARGET_COLUMNS.values(),
-    ).get()
+    ), [*checks, "check_cover", "check_reason", "cover_until"]
+
+
+def _excluded_by(row: dict, *, limit: date) -> list[str]:
+    """The labels of the rules a row of _check_annotations fails, in the rules' order."""
     excluded = [
         label for i, (label, _) in enumerate(rules.QUALIFICATION_CHECKS) if not row[f"check_{i}"]
     ]
     if not row["check_cover"]:
-        excluded.append(
-            "有効な資格確認書あり"
-            if row["cover_until"]
-            > rules.renewal_limit(issue_date, _settings(renewal_window_days, ec_lapse_months)[0])
-            else "更新しても有効期限が延びない"
-        )
+        excluded.append(COVERED if row["cover_until"] > limit else NOT_LONGER)
     if not row["check_reason"]:
-        excluded.append("登録済(交付事由なし)")
-    terms = {col: row[name] for col, name in RUN_TARGET_COLUMNS.items()}
-    return Decision(target=rows[0] if rows else None, excluded_by=excluded, terms=terms)
+        excluded.append(NO_REASON)
+    return excluded
+
+
+@dataclass(frozen=True)
+class FrozenChanges:
+    """The frozen targets of a run who would no longer be targets today (the approver's preview)."""
+
+    total: int  # how many frozen targets would now be excluded
+    by_rule: list[tuple[str, int]]  # rule label → how many it excludes (a person may count twice)
+    rows: list[dict]  # the first `limit` of them: key, name, 資格喪失年月日, excluded_by
+    unqualified: (
+        int  # of them, no longer qualified on the issue date (rule 1): skipped at execution
+    )
+    lost_on_issue_date: int  # of them, with a 資格喪失年月日 on the issue date itself
+
+
+def run_changes_since_frozen(run: IssuanceRun, *, limit: int = 100) -> FrozenChanges:
+    """Which of the run's frozen targets the same selection (issuance_targets' rule expressions,
+    for the run's dates) would no longer pick, and by which rule: a loss recorded since (rule 1),
+    a certificate issued since (rule 2), a registration status on file since (rule 3). Rule 1's
+    are skipped at execution (the target keeps the reason); the others are shown so the approver
+    can decide. One query, whatever the size of the run: the frozen persons annotated with every
+    rule, those failing one returned."""
+    frozen = Person.objects.filter(pk__in=RunTarget.objects.filter(run=run).values("person_id"))
+    qs, not_blocked = _decision_parts(
+        frozen,
+        status_date=run.status_date,
+        issue_date=run.issue_date,
+        valid_until=run.valid_until,
+        renewal_window_days=None,
+        ec_lapse_months=None,
+    )
+    qs, columns = _check_annotations(qs, issue_date=run.issue_date, not_blocked=not_blocked)
+    still = rules.qualified_on(run.issue_date) & rules.has_reason("status_reason") & not_blocked
+    changed = qs.annotate(still=rules.holds(still)).filter(still=False).order_by("pk")
+    limit_day = rules.renewal_limit(run.issue_date, _settings(None, None)[0])
+    n_checks = len(rules.QUALIFICATION_CHECKS)
+    counts: dict[str, int] = {}
+    rows: list[dict] = []
+    unqualified = lost_on_issue = total = 0
+    for row in changed.values("kigo", "bango", "edaban", "name", "lost_on", *columns):
+        excluded = _excluded_by(row, limit=limit_day)
+        total += 1
+        for label in excluded:
+            counts[label] = counts.get(label, 0) + 1
+        if not all(row[f"check_{i}"] for i in range(n_checks)):
+            unqualified += 1
+        if row["lost_on"] == run.issue_date:
+            lost_on_issue += 1
+        if len(rows) < limit:
+            rows.append(
+                {
+                    "key": f"{row['kigo']}・{row['bango']}・{row['edaban']}",
+                    "name": row["name"],
+                    "lost_on": row["lost_on"],
+                    "excluded_by": excluded,
+                }
+            )
+    labels = [label for label, _ in rules.QUALIFICATION_CHECKS] + [COVERED, NOT_LONGER, NO_REASON]
+    return FrozenChanges(
+        total=total,
+        by_rule=[(label, counts[label]) for label in labels if label in counts],
+        rows=rows,
+        unqualified=unqualified,
+        lost_on_issue_date=lost_on_issue,
+    )
 
 
 def person_terms(*, person_id: int, status_date: date, issue_date: date, valid_until: date) -> dict:

@@ -7,7 +7,7 @@ from datetime import date, datetime
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import Count, IntegerField, Value
+from django.db.models import BooleanField, Count, ExpressionWrapper, IntegerField, Value
 from django.utils import timezone
 
 from core.db import analyze, analyze_if_stale
@@ -16,7 +16,7 @@ from core.roles import CLERK, SUPERVISOR, user_has_role
 from members.models import Person, RegistrationStatus
 
 from . import issue_sql, retire_sql, rules
-from .lifecycle import certificates_require_return
+from .lifecycle import certificates_require_return_for
 from .models import (
     Certificate,
     CertificateState,
@@ -35,7 +35,7 @@ from .selectors import RUN_TARGET_COLUMNS, issuance_targets
 
 def _retire_superseded(
     *,
-    person_ids: list[int],
+    person_ids,
     issue_date: date,
     replaced_ids: set[int],
     replaced_note: str,
@@ -43,7 +43,8 @@ def _retire_superseded(
     history_reason: str | None,
     now: datetime,
 ) -> tuple[int, list[Certificate]]:
-    """Before new certificates starting on `issue_date` are written for these persons, their stored
+    """Before new certificates starting on `issue_date` are written for these persons (`person_ids`:
+    a list, or a sub-select of person ids such as a batch's targets), their stored
     有効 certificates that the new ones supersede become 返却不要: those ending before the issue
     date (an expired certificate needs no return, rules.md "After issue") and those being replaced
     (`replaced_ids`: a renewal, a reissue). This keeps certificate_one_active_per_person
@@ -63,6 +64,9 @@ def _retire_superseded(
     blocking_ids = [pk for pk, until in active if until >= issue_date and pk not in replaced_ids]
     if blocking_ids:
         return 0, list(Certificate.objects.select_related("person").filter(pk__in=blocking_ids))
+    # The replaced certificates, whatever their state (返却待ち after a 記載事項変更 too), stop
+    # covering the day the new ones start: certificate_no_overlapping_cover (issue 14).
+    ended = retire_sql.end_cover(sorted(replaced_ids), before=issue_date, now=now)
     common = {
         "state": CertificateState.NO_RETURN,
         "now": now,
@@ -78,6 +82,8 @@ def _retire_superseded(
             action, constants={"reason": note}, columns={"valid_until": "valid_until"}
         )
         retired += retire_sql.set_state(ids, note=note, audit=audit, **common)
+    kept_state = sorted(set(ended) - set(replaced))  # their history row, as set_state's above
+    retire_sql.insert_history(kept_state, now=now, user_id=common["user_id"], reason=history_reason)
     return retired, []
 
 
@@ -414,51 +420,56 @@ def _run_start(*, run_id: int, acting_user) -> IssuanceRun:
 @transaction.atomic
 def _run_issue_batch(*, run_id: int, acting_user, batch_size: int) -> tuple[int, int]:
     """Issue the next batch of a run's certificates: the targets after the run's high-water mark
-    (IssuanceRun.issued_through), in target order. Returns (how many, the new mark); (0, mark)
-    when every target holds its certificate.
+    (IssuanceRun.issued_through), in target order. Returns (how many targets the batch took:
+    issued and skipped, the new mark); (0, mark) when every target holds its certificate.
 
     Batches run under the run row lock and each commits its certificates together with the new
     mark, so the mark divides issued targets from the rest exactly: a crashed batch leaves both
     unchanged, and a concurrent or resumed execute continues from the mark without rescanning or
-    probing what is issued. certificate_run_person_unique stays the guard in the database."""
+    probing what is issued. certificate_run_person_unique stays the guard in the database.
+
+    A constant number of statements whatever the batch size: the batch's persons and
+    certificates are named by the target range (a sub-select), never by a list of ids."""
     run = IssuanceRun.objects.select_for_update().get(pk=run_id)
     if run.state != RunState.RUNNING:
         return 0, run.issued_through
     after_pk = run.issued_through
-    todo = list(
+    pks = list(
         RunTarget.objects.filter(run_id=run.pk, pk__gt=after_pk)
         .order_by("pk")
-        .values_list("pk", "person_id", "replaces_id")[:batch_size]
+        .values_list("pk", flat=True)[:batch_size]
     )
-    if not todo:
+    if not pks:
         return 0, after_pk
-    last_pk = todo[-1][0]
-    person_ids = [pid for _, pid, _ in todo]
+    last_pk = pks[-1]
+    batch = RunTarget.objects.filter(run_id=run.pk, pk__gt=after_pk, pk__lte=last_pk)
     # Lock the persons in a fixed order, as certificate_issue does, so a reissue cannot slip in.
-    lost_on = dict(
+    locked = (
         Person.objects.select_for_update()
-        .filter(pk__in=person_ids)
+        .filter(pk__in=batch.values("person_id"))
         .order_by("pk")
-        .values_list("pk", "lost_on")
+        .values_list("lost_on", flat=True)
     )
+    leaving = any(lost_on is not None for lost_on in locked)
     # Rule 1 again, as of now: a target who lost qualification after the list was frozen is
     # skipped (the reason kept on the target); the run never adds anyone.
-    skipped = _skip_unqualified(run=run, after_pk=after_pk, last_pk=last_pk)
-    todo = [t for t in todo if t[1] not in skipped]
-    person_ids = [pid for _, pid, _ in todo]
-    count = len(todo)
-    if not todo:
+    skipped = _skip_unqualified(run=run, batch=batch)
+    count = len(pks) - skipped
+    if not count:
         IssuanceRun.objects.filter(pk=run.pk).update(
             issued_through=last_pk, updated_at=timezone.now()
         )
-        return len(skipped), last_pk
+        return len(pks), last_pk
+    issuing = batch.filter(skip_reason="")
     reason = f"一括交付 #{run.pk}"
     now = timezone.now()  # one time for the batch's retired and new certificates
     retired, blocking = _retire_superseded(
         now=now,
-        person_ids=person_ids,
+        person_ids=issuing.values("person_id"),
         issue_date=run.issue_date,
-        replaced_ids={replaces_id for _, _, replaces_id in todo if replaces_id},
+        replaced_ids=set(
+            issuing.filter(replaces_id__isnull=False).values_list("replaces_id", flat=True)
+        ),
         replaced_note=IssueReason.RENEWAL.value,
         acting_user=acting_user,
         history_reason=reason,
@@ -484,10 +495,19 @@ def _run_issue_batch(*, run_id: int, acting_user, batch_size: int) -> tuple[int,
     )
     # A 資格喪失年月日 already on file (a future loss imported before the run, or a loss recorded
     # after the list was frozen) found no certificate to put up for return when it was recorded:
-    # apply it now, in the same transaction, so the new certificate is tracked for return.
-    leaving = [pk for pk, lost in lost_on.items() if lost is not None]
-    for person in Person.objects.filter(pk__in=leaving).select_related("member").order_by("pk"):
-        certificates_require_return(person=person, lost_on=person.lost_on, acting_user=acting_user)
+    # apply it now, in the same transaction, so the new certificate is tracked for return — for
+    # the batch's leavers at once (certificates_require_return_for is set-wise).
+    if leaving:
+        certificates_require_return_for(
+            [
+                (person, person.lost_on)
+                for person in Person.objects.filter(pk__in=batch.values("person_id"))
+                .exclude(lost_on__isnull=True)
+                .select_related("member")
+                .order_by("pk")
+            ],
+            acting_user=acting_user,
+        )
     # The mark is internal bookkeeping: an UPDATE, not a save() with a history row per batch.
     IssuanceRun.objects.filter(pk=run.pk).update(issued_through=last_pk, updated_at=timezone.now())
     audit_event(
@@ -498,28 +518,35 @@ def _run_issue_batch(*, run_id: int, acting_user, batch_size: int) -> tuple[int,
         first=block[0],
         last=block[1],
         retired=retired,
-        skipped=len(skipped),
+        skipped=skipped,
     )
-    return count + len(skipped), last_pk
+    return len(pks), last_pk
 
 
-def _skip_unqualified(*, run: IssuanceRun, after_pk: int, last_pk: int) -> set[int]:
-    """Mark the batch's targets no longer qualified on the run's issue date (rules.qualified_on,
-    the expression that selected them) with the first rule that now excludes them. Returns their
-    person ids."""
-    batch = RunTarget.objects.filter(run_id=run.pk, pk__gt=after_pk, pk__lte=last_pk)
-    persons = Person.objects.filter(pk__in=batch.values("person_id"))
-    skipped: set[int] = set()
-    for label, check in rules.QUALIFICATION_CHECKS:
-        failing = set(
-            persons.exclude(check(run.issue_date))
-            .exclude(pk__in=skipped)
-            .values_list("pk", flat=True)
-        )
-        if failing:
-            batch.filter(person_id__in=failing).update(skip_reason=label)
-            skipped |= failing
-    return skipped
+def _skip_unqualified(*, run: IssuanceRun, batch) -> int:
+    """Mark the batch's targets (a RunTarget queryset) no longer qualified on the run's issue date
+    (rules.qualified_on, the expression that selected them) with the first rule that now excludes
+    them: one SELECT of the failing persons with each check's outcome, then one UPDATE per label
+    that occurs (none on a normal night). Returns how many were skipped."""
+    checks = {
+        f"check_{i}": ExpressionWrapper(check(run.issue_date), output_field=BooleanField())
+        for i, (_, check) in enumerate(rules.QUALIFICATION_CHECKS)
+    }
+    failing = (
+        Person.objects.filter(pk__in=batch.values("person_id"))
+        .exclude(rules.qualified_on(run.issue_date))
+        .annotate(**checks)
+        .order_by("pk")
+        .values_list("pk", *checks)
+    )
+    by_label: dict[str, list[int]] = {}
+    for pk, *passed in failing:
+        # a check that is not true (false, or NULL as exclude() counts it) excludes the person
+        first = next(i for i, ok in enumerate(passed) if ok is not True)
+        by_label.setdefault(rules.QUALIFICATION_CHECKS[first][0], []).append(pk)
+    for label, person_ids in by_label.items():
+        batch.filter(person_id__in=person_ids).update(skip_reason=label)
+    return sum(len(ids) for ids in by_label.values())
 
 
 @transaction.atomic
@@ -600,12 +627,14 @@ def run_issue_remaining(
         while True:
             if batches & (batches - 1) == 0:  # before batches 1, 2, 4, 8, …
                 _refresh_certificate_statistics()
-            issued, _ = _run_issue_batch(
+            taken, _ = _run_issue_batch(
                 run_id=run_id, acting_user=acting_user, batch_size=batch_size
             )
-            if not issued:
-                break
             batches += 1
+            # A batch that took fewer targets than it could was the last: the frozen list never
+            # grows, so no empty batch (and no ANALYZE before it) is run to find that out.
+            if taken < batch_size:
+                break
     except RunConflict as exc:
         _run_fail(run_id=run_id, error=str(exc), acting_user=acting_user)
         raise ValidationError(str(exc)) from exc

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterator
+from functools import lru_cache
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -55,6 +56,7 @@ CONTROL_MESSAGE = (
 )
 
 
+@lru_cache(maxsize=8192)  # a register's alphabet is small; every cell of an import passes here
 def _digit(ch: str) -> str | None:
     value = unicodedata.decimal(ch, None)
     if value is None:
@@ -64,6 +66,7 @@ def _digit(ch: str) -> str | None:
     return None if value is None else str(value)
 
 
+@lru_cache(maxsize=8192)
 def _is_separator(ch: str) -> bool:
     if ch.isspace() or unicodedata.category(ch) == "Cf":
         return True
@@ -128,14 +131,17 @@ def my_number_spans(text: str) -> list[tuple[int, int]]:
 
 def contains_my_number(text: str | None) -> bool:
     """True when `text` holds a My Number in any of the forms above."""
-    if not text or sum(1 for ch in text if _digit(ch) is not None) < MY_NUMBER_LENGTH:
+    if not text or len(text) < MY_NUMBER_LENGTH:
+        return False  # fewer characters than a My Number has digits (most cells: dates, codes)
+    if sum(1 for ch in text if _digit(ch) is not None) < MY_NUMBER_LENGTH:
         return False  # fast path: most values hold fewer than twelve digits
     return bool(my_number_spans(text))
 
 
 def forbidden_control(text: str | None, *, multiline: bool = False) -> str | None:
     """The first forbidden character of `text` (see the module docstring), or None."""
-    if not text:
+    # printable text has no control (Cc) and no format character (Cf: the bidi ones)
+    if not text or text.isprintable():
         return None
     for ch in text:
         if ch in BIDI_CONTROLS:

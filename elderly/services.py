@@ -281,12 +281,29 @@ def _change_cause(
         m_start = household.elderly_from
         if since < m_start <= today:
             return ElderlyEventKind.MEMBER_ELDERLY, m_start, f"被保険者 {household.key}"
-    # 月額変更: the ratio of the month of the new 標準報酬月額, from its 1st.
     return (
         ElderlyEventKind.REMUNERATION,
-        max(today.replace(day=1), since),
+        remuneration_effective_from(household, since=since, today=today),
         f"標準報酬月額 {household.standard_remuneration or 0:,}円",
     )
+
+
+def remuneration_effective_from(member: Person, *, since: date, today: date) -> date:
+    """月額変更: a 標準報酬月額 change takes effect on the 1st of the month of the new 標準報酬月額
+    (rules.md). The members CSV carries no month for it, so the month is the one in which the
+    current amount was recorded (the import or a clerk's edit, read from the member's change
+    history) — not the day the nightly job notices it: an import on 31 January found on 1 February
+    is January's. Without a recorded change, the month of `today`. Never before `since` (the day
+    the card or certificate it replaces took effect). The one place this date is decided."""
+    recorded = None
+    first = previous = object()
+    for h in member.history.order_by("history_date", "history_id").only(
+        "standard_remuneration", "history_date"
+    ):
+        if previous is not first and h.standard_remuneration != previous:
+            recorded = h.history_date.astimezone(timezone.get_current_timezone()).date()
+        previous = h.standard_remuneration
+    return max((recorded or today).replace(day=1), since)
 
 
 def detect_events(*, today: date) -> list[Found]:

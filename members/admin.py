@@ -23,7 +23,13 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from core.pagination import EstimatedCountPaginator
 
-from .import_jobs import ImportJob, ImportKind, background_threshold, import_job_create
+from .import_jobs import (
+    ImportJob,
+    ImportJobState,
+    ImportKind,
+    background_threshold,
+    import_job_create,
+)
 from .importing import ImportRefused, RowError, nfkc, normalize_kana, normalize_postal_code
 from .models import (
     Employer,
@@ -34,6 +40,44 @@ from .models import (
 )
 from .resources import JapaneseCSV, MembersResource, RegistrationStatusResource
 from .services import person_change_name, person_record_loss
+
+# --- a background import's page (any ImportJob kind) ---------------------------------------------
+
+
+def import_job_context(request, job: ImportJob) -> dict:
+    """What the job's fragment (admin/members/_import_job_live.html) shows."""
+    return {
+        "job": job,
+        "live": not job.finished,
+        "done": job.state == ImportJobState.DONE,
+        "errors": [RowError(*e) for e in job.errors],
+        "hidden_errors": max(0, job.error_total - len(job.errors)),
+        "poll_url": request.path,
+    }
+
+
+def import_job_response(request, job: ImportJob, *, admin_site, opts, changelist_url: str):
+    """A background import job's page for the user who uploaded it: its progress, followed live
+    (htmx asks the same URL again and gets the fragment alone), then the report. The caller checks
+    its own import permission; any admin whose uploads become ImportJobs serves this."""
+    if job.requested_by_id != request.user.pk and not request.user.is_superuser:
+        raise PermissionDenied
+    context = import_job_context(request, job)
+    if request.htmx:
+        response = TemplateResponse(request, "admin/members/_import_job_live.html", context)
+    else:
+        context |= {
+            **admin_site.each_context(request),
+            "opts": opts,
+            "title": f"{job.get_kind_display()}の取込: {job.source_name}",
+            "changelist_url": changelist_url,
+        }
+        response = TemplateResponse(request, "admin/members/import_job.html", context)
+    # the page and its fragment share the URL: never cached, kept apart by any cache
+    response["Cache-Control"] = "no-store"
+    response["Vary"] = "HX-Request"
+    return response
+
 
 # --- shared import behaviour ---------------------------------------------------------------------
 
@@ -102,22 +146,17 @@ class RegistryImportMixin(ImportMixin):
         return response
 
     def import_job_view(self, request, job_id: int):
-        """The job's progress (the page reloads itself until the job has ended), then its report."""
+        """The job's page, followed live until the job has ended, then its report."""
         if not self.has_import_permission(request):
             raise PermissionDenied
         job = get_object_or_404(ImportJob, pk=job_id, kind=self.import_kind)
-        if job.requested_by_id != request.user.pk and not request.user.is_superuser:
-            raise PermissionDenied
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": f"{job.get_kind_display()}の取込: {job.source_name}",
-            "job": job,
-            "errors": [RowError(*e) for e in job.errors],
-            "hidden_errors": max(0, job.error_total - len(job.errors)),
-            "changelist_url": reverse("admin:{}_{}_changelist".format(*self.get_model_info())),
-        }
-        return TemplateResponse(request, "admin/members/import_job.html", context)
+        return import_job_response(
+            request,
+            job,
+            admin_site=self.admin_site,
+            opts=self.model._meta,
+            changelist_url=reverse("admin:{}_{}_changelist".format(*self.get_model_info())),
+        )
 
     def process_import(self, request, **kwargs):
         # The confirm step sent twice (a double click, the back button): the first one imported the

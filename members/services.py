@@ -11,7 +11,6 @@ from datetime import date
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from core.models import audit_event
@@ -24,9 +23,8 @@ from .importing import (
 from .models import (
     LossReason,
     Person,
-    Relationship,
 )
-from .signals import persons_lost
+from .register_import import _LOSS_STAGE, _record_losses
 from .staging import Stage, execute, fetch, param_date, qn
 
 _BATCH = 500
@@ -46,74 +44,79 @@ def person_record_loss(
     own loss is already earlier, which is never moved. Every person who lost cover has their
     still-valid certificates put to 返却待ち (施行規則§51).
 
-    Returns the persons whose loss was recorded or changed (the person first); recording the same
-    loss again changes nothing.
+    Returns the persons whose loss was recorded or changed (the person first, then the dependents
+    by 枝番); recording the same loss again changes nothing. One call of the set-wise writer of
+    losses (_losses_record), the nightly 75th birthdays' too: a set of one.
     """
     if reason not in LossReason.values:
         raise ValidationError({"loss_reason": f"喪失事由「{reason}」は指定できません"})
-    stored = (
-        Person.objects.select_for_update()
-        .only("lost_on", "loss_reason", "acquired_on")
-        .get(pk=person.pk)
+    Person.objects.select_for_update().only("pk").get(pk=person.pk)
+    losses = Stage("person_losses", _LOSS_STAGE)
+    losses.create()
+    execute(
+        f"""INSERT INTO {losses.table} (person_id, lost_on, reason, previous, member_id, step)
+            SELECT p.id, %s, %s, p.lost_on, NULL, 1 FROM {qn(Person._meta.db_table)} p
+            WHERE p.id = %s""",  # noqa: S608
+        [param_date(lost_on), reason, person.pk],
     )
-    if lost_on < stored.acquired_on:
-        raise ValidationError(
-            {"lost_on": "資格喪失年月日が資格取得年月日より前です"}, code="lost_before_acquired"
-        )
+    ids = _losses_record(losses, acting_user=acting_user)
+    if not ids:
+        return []
+    stored = Person.objects.in_bulk(ids)
+    if person.pk in stored:  # the caller's object shows the loss, as a save() would have left it
+        for field in ("lost_on", "loss_reason", "updated_at"):
+            setattr(person, field, getattr(stored[person.pk], field))
+        stored[person.pk] = person
+    return [stored[pk] for pk in ids]
 
-    changed: list[Person] = []
-    if stored.lost_on != lost_on or stored.loss_reason != reason:
-        person.lost_on = lost_on
-        person.loss_reason = reason
-        person._history_user = acting_user
-        person.save(update_fields=["lost_on", "loss_reason", "updated_at"])
-        audit_event(
-            action="person.loss_recorded",
-            actor=acting_user,
-            obj=person,
-            lost_on=lost_on.isoformat(),
-            reason=reason,
-            previous_lost_on=stored.lost_on.isoformat() if stored.lost_on else None,
-        )
-        changed.append(person)
 
-    if person.relationship == Relationship.SELF:
-        dependents = Person.objects.select_for_update().filter(
-            Q(lost_on__isnull=True) | Q(lost_on__gt=lost_on), member_id=person.pk
+def _losses_record(losses: Stage, *, acting_user) -> list[int]:
+    """The one writer of 資格喪失, for a staged set of losses: `losses` holds the primary ones
+    (step 1: person, lost_on, reason, the previous lost_on). Refuses a loss before the person's
+    資格取得; adds each 本人's dependents (step 2: same date, 被保険者の資格喪失) unless the
+    dependent's own loss is already earlier — or, when the dependent's own loss is staged too (the
+    nightly 75th birthdays), unless theirs comes first (earlier birthday, or the same one and the
+    smaller id); refuses a dependent acquired after the member's loss; leaves out a primary loss
+    already on file as staged; then writes persons, history rows, one audit row each and the
+    certificates put up for return (register_import._record_losses, the import's writer) — a
+    constant number of statements whatever the number of persons. Returns the ids of the persons
+    changed: step 1 first, then the dependents, each by 枝番 and id. Drops the staging table."""
+    now = timezone.now()
+    person = qn(Person._meta.db_table)
+    lt = losses.table
+    _refuse_loss_before_acquired(lt, person)
+    execute(
+        f"""INSERT INTO {lt} (person_id, lost_on, reason, previous, member_id, step)
+            SELECT d.id, l.lost_on, %s, d.lost_on, l.person_id, 2
+            FROM {lt} l JOIN {person} h ON h.id = l.person_id
+            JOIN {person} d ON d.member_id = l.person_id
+            WHERE l.step = 1 AND (d.lost_on IS NULL OR d.lost_on > l.lost_on)
+              AND (NOT EXISTS (SELECT 1 FROM {lt} o WHERE o.step = 1 AND o.person_id = d.id)
+                   OR h.birth_date < d.birth_date
+                   OR (h.birth_date = d.birth_date AND h.id < d.id))""",  # noqa: S608
+        [LossReason.MEMBER_LOST],
+    )
+    execute(
+        f"DELETE FROM {lt} WHERE step = 1 AND person_id IN "  # noqa: S608
+        f"(SELECT person_id FROM {lt} WHERE step = 2)"
+    )
+    # the same loss recorded again changes nothing (its dependents still follow, above)
+    execute(
+        f"DELETE FROM {lt} WHERE step = 1 AND EXISTS (SELECT 1 FROM {person} p "  # noqa: S608
+        f"WHERE p.id = {lt}.person_id AND p.lost_on = {lt}.lost_on "
+        f"AND p.loss_reason = {lt}.reason)"
+    )
+    _refuse_dependent_acquired_after(lt, person)
+    _record_losses(losses, (1, 2), now, acting_user)
+    ids = [
+        row[0]
+        for row in fetch(
+            f"SELECT l.person_id FROM {lt} l JOIN {person} p ON p.id = l.person_id "  # noqa: S608
+            "ORDER BY l.step, p.edaban, p.id"
         )
-        for dep in dependents.order_by("edaban"):
-            if dep.acquired_on > lost_on:
-                raise ValidationError(
-                    {
-                        "lost_on": f"被扶養者（枝番{dep.edaban}）の資格取得年月日が"
-                        "この資格喪失年月日より後です。被扶養者の資格取得年月日を先に訂正してください"
-                    },
-                    code="dependent_acquired_after_loss",
-                )
-            previous = dep.lost_on
-            dep.member = person  # the household is known: no query in certificates_require_return
-            dep.lost_on = lost_on
-            dep.loss_reason = LossReason.MEMBER_LOST
-            dep._history_user = acting_user
-            dep.save(update_fields=["lost_on", "loss_reason", "updated_at"])
-            audit_event(
-                action="person.loss_recorded",
-                actor=acting_user,
-                obj=dep,
-                lost_on=lost_on.isoformat(),
-                reason=LossReason.MEMBER_LOST,
-                previous_lost_on=previous.isoformat() if previous else None,
-                member_id=person.pk,
-            )
-            changed.append(dep)
-
-    if changed:
-        persons_lost.send(
-            sender=Person,
-            persons=Person.objects.filter(pk__in=[p.pk for p in changed]),
-            acting_user=acting_user,
-        )
-    return changed
+    ]
+    losses.drop()
+    return ids
 
 
 @transaction.atomic
@@ -183,58 +186,32 @@ def persons_apply_75th_birthday(*, on: date, acting_user=None) -> list[Person]:
     on the same date (被保険者の資格喪失), as person_record_loss does. Running it again changes
     nothing.
 
-    Set-wise, whatever the number of persons: the losses are staged in a temporary table (the
-    import's, members.register_import) and written by the import's writer of losses (persons,
-    history rows, one audit row each, certificates put up for return), in a constant number of
-    statements. The persons are taken in the order earliest birthday first: a dependent whose own
-    75th birthday comes before (or with) their member's keeps it, one whose birthday comes after
-    follows the member.
+    Set-wise, whatever the number of persons: the night's losses are staged in a temporary table
+    and written by _losses_record, the writer person_record_loss is one call of (persons, history
+    rows, one audit row each, certificates put up for return), in a constant number of
+    statements. When a dependent reaches 75 with their member, the earliest birthday comes first:
+    a dependent whose own 75th birthday comes before (or with) their member's keeps it, one whose
+    birthday comes after follows the member.
     """
-    from .register_import import _LOSS_STAGE, _record_losses
-
-    now = timezone.now()
-    person = qn(Person._meta.db_table)
     losses = Stage("late_elderly_losses", _LOSS_STAGE)
     losses.create()
-    lt = losses.table
     birthday = (
         "(p.age_cover_until + 1)"
         if connection.vendor == "postgresql"
         else "date(p.age_cover_until, '+1 day')"
     )
     execute(
-        f"""INSERT INTO {lt} (person_id, lost_on, reason, previous, member_id, step)
-            SELECT p.id, {birthday}, %s, NULL, NULL, 1 FROM {person} p
+        f"""INSERT INTO {losses.table} (person_id, lost_on, reason, previous, member_id, step)
+            SELECT p.id, {birthday}, %s, NULL, NULL, 1 FROM {qn(Person._meta.db_table)} p
             WHERE p.lost_on IS NULL AND p.age_cover_until < %s""",  # noqa: S608
         [LossReason.AGE_75, param_date(on)],
     )
-    _refuse_loss_before_acquired(lt, person)
-    # A member's dependents follow, unless the dependent's own 75th birthday comes first (earlier
-    # birthday, or the same one and the smaller id: the order of the single-person path).
-    execute(
-        f"""INSERT INTO {lt} (person_id, lost_on, reason, previous, member_id, step)
-            SELECT d.id, l.lost_on, %s, d.lost_on, l.person_id, 2
-            FROM {lt} l JOIN {person} h ON h.id = l.person_id
-            JOIN {person} d ON d.member_id = l.person_id
-            WHERE l.step = 1 AND (d.lost_on IS NULL OR d.lost_on > l.lost_on)
-              AND (NOT EXISTS (SELECT 1 FROM {lt} o WHERE o.step = 1 AND o.person_id = d.id)
-                   OR h.birth_date < d.birth_date
-                   OR (h.birth_date = d.birth_date AND h.id < d.id))""",  # noqa: S608
-        [LossReason.MEMBER_LOST],
-    )
-    execute(
-        f"DELETE FROM {lt} WHERE step = 1 AND person_id IN "  # noqa: S608
-        f"(SELECT person_id FROM {lt} WHERE step = 2)"
-    )
-    _refuse_dependent_acquired_after(lt, person)
-    count = _record_losses(losses, (1, 2), now, acting_user)
-    ids = [row[0] for row in fetch(f"SELECT person_id FROM {lt} ORDER BY person_id")]  # noqa: S608
-    losses.drop()
+    ids = sorted(_losses_record(losses, acting_user=acting_user))
     audit_event(
         action="person.late_elderly_applied",
         actor=acting_user,
         on=on.isoformat(),
-        persons=count,
+        persons=len(ids),
     )
     return list(Person.objects.in_bulk(ids).values()) if ids else []
 

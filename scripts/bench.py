@@ -12,6 +12,9 @@ Sizes (environment):
     BENCH_IMPORT_SIZES   members file sizes of scripts/bench_import.py   (default 100,000,1,200,000)
     BENCH_OUTPUT         the report                                      (default docs/performance.md)
     BENCH_KEEP=1         keep the work directory (logs, PDFs, CSVs) under /tmp
+    BENCH_PROFILE_SQL=1  the issuing steps' logs list their slowest statements (seconds, count)
+    BENCH_SKIP           sections left out, comma-separated: import, import_scale, pdf (a partial
+                         run prints its figures and writes only bench-results.json, no report)
 
 Every step that runs Django is its own process (scripts/bench_child.py or manage.py), so the peak
 RSS of each is measured separately (os.wait4's rusage of that child).
@@ -118,6 +121,8 @@ class Bench:
 
     def env(self, db: str, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BENCH_")}
+        if os.environ.get("BENCH_PROFILE_SQL") == "1":  # per-statement times in the step logs
+            env["BENCH_PROFILE_SQL"] = "1"
         env.pop("CELERY_BROKER_URL", None)  # eager unless a step says otherwise
         env.update(
             DATABASE_URL=self.db_url(db),
@@ -689,6 +694,10 @@ def main() -> int:
     pdf_persons = env_int("BENCH_PDF_PERSONS", 5_000)
     import_rows = env_int("BENCH_IMPORT_ROWS", 100_000)
     output = Path(os.environ.get("BENCH_OUTPUT", ROOT / "docs" / "performance.md"))
+    skip = {s.strip() for s in os.environ.get("BENCH_SKIP", "").split(",") if s.strip()}
+    unknown = skip - {"import", "import_scale", "pdf"}
+    if unknown:
+        raise SystemExit(f"BENCH_SKIP: unknown sections {sorted(unknown)}")
     work = Path(tempfile.mkdtemp(prefix="shikaku-bench-"))
     b = Bench(work)
     started = time.monotonic()
@@ -704,12 +713,15 @@ def main() -> int:
         bench_issuance(b, persons)
         bench_renewal(b)
         bench_nightly(b)
-        bench_import(b, import_rows)
-        from bench_import import bench_import_scale  # the imports at register size
+        if "import" not in skip:
+            bench_import(b, import_rows)
+        if "import_scale" not in skip:
+            from bench_import import bench_import_scale  # the imports at register size
 
-        bench_import_scale(b)
-        # last: the two-worker figure needs both cores, and this is the part a busy machine hurts
-        bench_pdf(b, pdf_persons)
+            bench_import_scale(b)
+        if "pdf" not in skip:
+            # last: the two-worker figure needs both cores, and the part a busy machine hurts
+            bench_pdf(b, pdf_persons)
     finally:
         b.results["seconds"] = time.monotonic() - started
         b.results["load_after"] = os.getloadavg()
@@ -720,6 +732,10 @@ def main() -> int:
             log(f"work directory kept: {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
+    if skip:
+        print_summary(b.results)
+        log(f"partial run (BENCH_SKIP={','.join(sorted(skip))}): no report written")
+        return 0
     from bench_report import write_report
 
     write_report(b.results, output)
@@ -744,34 +760,20 @@ def print_summary(r: dict) -> None:
         f" select_peak_rss_mb={iss['select']['process_peak_rss_mb']:.0f}"
         f" execute_peak_rss_mb={iss['execute']['process_peak_rss_mb']:.0f}"
     )
-    pdf = raw["pdf"]
-    print(
-        f"RAW pdf households={pdf['one_worker']['households']}"
-        f" one_worker_hh_s={pdf['one_worker']['households_per_second']:.2f}"
-        f" two_workers_hh_s={pdf['two_workers']['households_per_second']:.2f}"
-        f" raw_weasyprint_hh_s={pdf['raw_weasyprint']['households_per_second']:.2f}"
-        f" bytes_per_household={pdf['one_worker']['bytes'] / pdf['one_worker']['households']:.0f}"
-    )
-    if "sheets" in pdf:  # pages and duplex sheets per household, before/after cards on the letter
-        sh = pdf["sheets"]
-        print(
-            f"RAW pdf_sheets households={sh['households']}"
-            f" before_pages_per_household={sh['before']['pages_per_household']:.2f}"
-            f" before_sheets_per_household={sh['before']['sheets_per_household']:.2f}"
-            f" after_pages_per_household={sh['after']['pages_per_household']:.2f}"
-            f" after_sheets_per_household={sh['after']['sheets_per_household']:.2f}"
-        )
+    if "pdf" in raw:
+        print_pdf(raw["pdf"])
     ex = raw["export"]
     print(
         f"RAW export rows={ex['all']['rows']} peak_rss_mb={ex['all']['peak_rss_mb']:.0f}"
         f" (at {ex['run_only']['rows']} rows: {ex['run_only']['peak_rss_mb']:.0f})"
         f" seconds={ex['all']['seconds']:.1f}"
     )
-    imp = raw["import"]
-    print(
-        f"RAW import rows={imp['rows']} import_members_s={imp['project']['seconds']:.1f}"
-        f" bulk_create_s={imp['raw']['seconds']:.1f}"
-    )
+    if "import" in raw:
+        imp = raw["import"]
+        print(
+            f"RAW import rows={imp['rows']} import_members_s={imp['project']['seconds']:.1f}"
+            f" bulk_create_s={imp['raw']['seconds']:.1f}"
+        )
     if "renewal" in raw:
         rn = raw["renewal"]
         print(
@@ -801,6 +803,25 @@ def print_summary(r: dict) -> None:
         )
     for name, value in r["ratios"].items():
         print(f"RATIO {name} {value:.2f}")
+
+
+def print_pdf(pdf: dict) -> None:
+    print(
+        f"RAW pdf households={pdf['one_worker']['households']}"
+        f" one_worker_hh_s={pdf['one_worker']['households_per_second']:.2f}"
+        f" two_workers_hh_s={pdf['two_workers']['households_per_second']:.2f}"
+        f" raw_weasyprint_hh_s={pdf['raw_weasyprint']['households_per_second']:.2f}"
+        f" bytes_per_household={pdf['one_worker']['bytes'] / pdf['one_worker']['households']:.0f}"
+    )
+    if "sheets" in pdf:  # pages and duplex sheets per household, before/after cards on the letter
+        sh = pdf["sheets"]
+        print(
+            f"RAW pdf_sheets households={sh['households']}"
+            f" before_pages_per_household={sh['before']['pages_per_household']:.2f}"
+            f" before_sheets_per_household={sh['before']['sheets_per_household']:.2f}"
+            f" after_pages_per_household={sh['after']['pages_per_household']:.2f}"
+            f" after_sheets_per_household={sh['after']['sheets_per_household']:.2f}"
+        )
 
 
 if __name__ == "__main__":

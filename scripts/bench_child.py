@@ -137,14 +137,22 @@ def issue_phases(a) -> None:
     # time spent waiting on PostgreSQL: in statements, and in COMMIT (where PostgreSQL checks the
     # foreign keys Django creates DEFERRABLE INITIALLY DEFERRED); the rest of a phase is Python
     sql = {"seconds": 0.0, "queries": 0, "commit": 0.0}
+    # BENCH_PROFILE_SQL=1: seconds and count per statement (its first 90 characters), on stderr
+    by_statement: dict[str, list] = {}
+    profile = os.environ.get("BENCH_PROFILE_SQL") == "1"
 
     def timed_sql(execute, statement, params, many, context):
         t0 = time.perf_counter()
         try:
             return execute(statement, params, many, context)
         finally:
-            sql["seconds"] += time.perf_counter() - t0
+            seconds = time.perf_counter() - t0
+            sql["seconds"] += seconds
             sql["queries"] += 1
+            if profile:
+                entry = by_statement.setdefault(" ".join(statement.split())[:90], [0.0, 0])
+                entry[0] += seconds
+                entry[1] += 1
 
     connection.execute_wrappers.append(timed_sql)
     connection.ensure_connection()
@@ -206,6 +214,8 @@ def issue_phases(a) -> None:
         out["commit_seconds"] -= scheduled.get("commit", 0.0)
     out["queries"] = sql["queries"]
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    for statement, (seconds, count) in sorted(by_statement.items(), key=lambda i: -i[1][0])[:25]:
+        print(f"SQL {seconds:8.3f}s {count:6d}x  {statement}", file=sys.stderr)
     emit(out)
 
 

@@ -207,7 +207,7 @@ PERSON_COLUMNS = (
     "id, kigo, bango, edaban, relationship, member_id, insured_type, employer_id, "
     "voluntary_until, standard_remuneration, name, name_kana, birth_date, sex, postal_code, "
     "address, acquired_on, lost_on, loss_reason, needs_consideration, address_unknown_since, "
-    "household_id, age_cover_until, elderly_from, created_at, updated_at"
+    "household_id, age_cover_until, elderly_from, sex_on_back, created_at, updated_at"
 )
 
 # The 75th birthdays by hand (高齢者医療確保法§52, rules.md): everyone without a loss whose 75th

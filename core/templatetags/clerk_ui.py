@@ -111,3 +111,17 @@ def todays_work(context):
     if request is None or not request.user.is_authenticated:
         return []
     return today_items(request.user)
+
+
+# How a page follows something that moves (a run, an export, a background import): htmx asks for
+# the element's fragment again every POLL_EVERY and swaps it in place; a fragment rendered once the
+# thing has ended carries no trigger, so polling stops by itself. The one definition of that pattern.
+POLL_EVERY = "2s"
+
+
+@register.simple_tag
+def live_poll(url: str, live: bool):
+    """The htmx attributes of a polled fragment's root element, or nothing once it has ended."""
+    if not live:
+        return ""
+    return format_html(' hx-get="{}" hx-trigger="every {}" hx-swap="outerHTML"', url, POLL_EVERY)

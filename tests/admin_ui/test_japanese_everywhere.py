@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.test import Client
 from django.urls import reverse
 
+from members.import_jobs import ImportJob, ImportJobState, ImportKind
 from tests.admin_ui.crawl import admin_urls, english_words
 
 pytestmark = pytest.mark.django_db
@@ -17,6 +18,9 @@ pytestmark = pytest.mark.django_db
 def _ids_for(model, param):
     if param in ("object_id", "pk", "id"):
         row = model._default_manager.order_by("pk").first()
+        return row.pk if row is not None else None
+    if param == "job_id":  # a background import's page (its requester's; others get the 403)
+        row = ImportJob.objects.order_by("pk").first()
         return row.pk if row is not None else None
     if param == "history_id":
         history = getattr(model, "history", None)
@@ -45,14 +49,32 @@ def _crawl(client: Client) -> dict[str, list[str]]:
 
 @pytest.mark.parametrize("role", ["clerk", "supervisor", "auditor"])
 def test_every_admin_page_is_in_japanese(role, society, auditor, request):
+    user = request.getfixturevalue(role)
     client = Client()
-    client.force_login(request.getfixturevalue(role))
+    client.force_login(user)
+    # a refused background import of this user's, so that its page (and its report) is crawled
+    job = ImportJob.objects.create(
+        kind=ImportKind.MEMBERS,
+        requested_by=user,
+        source_name="加入者.csv",
+        state=ImportJobState.REFUSED,
+        summary="1件のエラーのため取り込みませんでした",
+        errors=[[3, "性別", "性別は 男 または 女 で入力してください"]],
+        error_total=1,
+    )
     failures = _crawl(client)
+    fragment = client.get(
+        reverse("admin:members_person_import_job", args=[job.pk]), HTTP_HX_REQUEST="true"
+    )
+    if words := english_words(fragment.content.decode()):
+        failures["import job fragment"] = words
     assert not failures, "\n".join(f"{k}: {v}" for k, v in failures.items())
 
 
-def test_the_crawl_reaches_every_registered_model(society):
+def test_the_crawl_reaches_every_registered_model(society, clerk):
+    ImportJob.objects.create(kind=ImportKind.MEMBERS, requested_by=clerk, source_name="a.csv")
     urls = [u for u, _ in admin_urls(_ids_for)]
+    assert any("/import/job/" in u for u in urls)  # a background import's page
     for model in admin.site._registry:
         changelist = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
         assert changelist in urls, changelist

@@ -1,10 +1,12 @@
 """Browser tests: Playwright for Python driving Debian's headless chromium (never a downloaded
 browser) against pytest-django's live server, with a real Celery worker behind it (fixtures in
-tests/support/fixtures.py). Screenshots go to $TEST_ARTIFACTS_DIR/screenshots (gitignored)."""
+tests/support/fixtures.py). Screenshots go to $TEST_ARTIFACTS_DIR/screenshots (gitignored); the
+README's three (docs/screenshot-*.png) are taken by the tests through readme_screenshot."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -54,3 +56,23 @@ def screenshots() -> Path:
     path = base / "screenshots"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+# The README's pictures (home page, 加入者カルテ, run in progress): each is taken by the browser test
+# that drives that screen, always into test-artifacts/screenshots/readme-<name>.png, and written over
+# docs/screenshot-<name>.png only when asked (UPDATE_README_SCREENSHOTS=1), so that a test run does
+# not rewrite tracked files. README_SCREENSHOTS names them once (the test fails on another name).
+README_SCREENSHOTS = ("home", "karte", "run")
+
+
+@pytest.fixture
+def readme_screenshot(screenshots):
+    def take(page, name: str) -> Path:
+        assert name in README_SCREENSHOTS, name
+        path = screenshots / f"readme-{name}.png"
+        page.screenshot(path=path, full_page=True)
+        if os.environ.get("UPDATE_README_SCREENSHOTS") == "1":
+            shutil.copyfile(path, ROOT / "docs" / f"screenshot-{name}.png")
+        return path
+
+    return take

@@ -68,6 +68,7 @@ def test_clerk_supervisor_auditor_run_a_bulk_issue_in_the_admin(
     browser,
     live_server,
     screenshots,
+    readme_screenshot,
     tmp_path,
     clerk,
     supervisor,
@@ -76,7 +77,6 @@ def test_clerk_supervisor_auditor_run_a_bulk_issue_in_the_admin(
     celery_to_redis,
     start_worker,
 ):
-    start_worker("w1")
     shot = lambda page, name: page.screenshot(path=screenshots / f"{name}.png", full_page=True)  # noqa: E731
 
     # --- the clerk: log in, import the members CSV, create the run -----------------------------
@@ -132,10 +132,15 @@ def test_clerk_supervisor_auditor_run_a_bulk_issue_in_the_admin(
     sup.click("input[name=confirm]")
     sup.wait_for_selector("ul.messagelist")
     assert "実行を開始しました" in _message(sup), _message(sup)
-    shot(sup, "07-run-executing")
+    # 実行 returned at once: the run is 実行中 and no worker has taken it yet (none is running),
+    # so the page shows the run in progress (the README's picture) and polls for its fragment.
+    assert sup.get_attribute("#run-live", "data-state") == "実行中"
+    assert sup.get_attribute("#run-live", "hx-trigger") == "every 2s"
+    readme_screenshot(sup, "run")
     # The page follows the run by itself (htmx polls the run's fragment): no reload, no
     # navigation — the marker set on this very document is still there when it reaches 完了.
     sup.evaluate("window.__sameDocument = 'yes'")
+    start_worker("w1")
     refused = []  # the Content-Security-Policy must let htmx work (no inline script, no eval)
     sup.on(
         "console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None

@@ -1,7 +1,7 @@
 """A clerk's day in a real browser at 1366×900 (headless Chromium): the home page, a person's
 加入者カルテ, a loss → invoice → payment → reissue from that page in at most 6 actions, and the
 person's current card opened in the browser (inline PDF). Screenshots go to test-artifacts/; the
-home page and the カルテ are the ones shown in the README (docs/)."""
+home page and the カルテ are the ones shown in the README (readme_screenshot, conftest.py)."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ class Clicks:
 
 
 def test_loss_to_reissue_from_the_persons_page_and_the_card_inline(
-    browser, live_server, screenshots, clerk, supervisor, media_root
+    browser, live_server, screenshots, readme_screenshot, clerk, supervisor, media_root
 ):
     society = build_society(clerk=clerk, supervisor=supervisor)
     person = society.takahashi
@@ -55,7 +55,7 @@ def test_loss_to_reissue_from_the_persons_page_and_the_card_inline(
     # 本日の業務: counts that link to the lists
     assert "本日の業務" in page.inner_text("#content-main")
     assert page.locator("#today .dashboard-card").count() >= 5
-    shot(page, "home")
+    readme_screenshot(page, "home")
     # find the person from the home page's search, open the カルテ from the list
     page.fill("#person-q", "10-19")
     page.click(".person-search input[type=submit]")
@@ -63,7 +63,7 @@ def test_loss_to_reissue_from_the_persons_page_and_the_card_inline(
     assert page.inner_text("#karte-key") == person.key
     old = Certificate.objects.get(person=person, run=society.run)
     assert old.number in page.inner_text("#karte-certificates")
-    shot(page, "karte")
+    readme_screenshot(page, "karte")
     # the list at 1366 px: no one-character-per-line wrapping (a row is one line high)
     page.goto("/admin/members/person/")
     heights = page.eval_on_selector_all(

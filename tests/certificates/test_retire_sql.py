@@ -8,7 +8,7 @@ left. Runs on SQLite and PostgreSQL (scripts/test.sh)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from django.db import connection, transaction
@@ -117,6 +117,7 @@ def _old_retire(
             cert.state_note = "有効期限切れ"
         elif cert.pk in replaced_ids:
             cert.state_note = replaced_note
+            cert.covers_until = issue_date - timedelta(days=1)  # issue 14: its cover ends
         else:
             blocking.append(cert)
             continue
@@ -128,7 +129,7 @@ def _old_retire(
     bulk_update_with_history(
         retired,
         Certificate,
-        ["state", "state_note", "state_changed_at", "updated_at"],
+        ["state", "state_note", "state_changed_at", "updated_at", "covers_until"],
         default_user=acting_user,
         default_change_reason=history_reason,
     )
@@ -168,6 +169,7 @@ def _outcome(runs) -> dict:
         out[(c.person.name, c.issue_date)] = (
             c.state,
             c.state_note,
+            c.covers_until,
             first is not None and c.state_changed_at == first.created_at,
             history,
         )
@@ -193,10 +195,12 @@ def test_results_equal_those_of_the_old_bulk_update_path(clerk, supervisor, monk
     new = _outcome(runs)
     assert new == old
     notes = [v[1] for v in new.values() if v[0] == CertificateState.NO_RETURN]
+    ended = {v[2] for v in new.values() if v[1] == "更新"}
+    assert ended == {RENEWAL - timedelta(days=1)}  # the renewed ones cover up to the renewal
     assert sorted(set(notes)) == ["更新", "有効期限切れ"]
     assert notes.count("更新") == 7 and notes.count("有効期限切れ") == 3
     # the retired certificates changed when their successors were issued
-    assert all(v[2] for v in new.values() if v[0] == CertificateState.NO_RETURN)
+    assert all(v[3] for v in new.values() if v[0] == CertificateState.NO_RETURN)
 
 
 def test_a_certificate_issued_after_the_list_was_frozen_blocks_the_batch(clerk, supervisor):

@@ -85,6 +85,50 @@ def test_letter_and_leaflet_body_is_at_least_10_pt_within_their_pages(tmp_path):
     assert "健康保険資格確認書" in text[5]
 
 
+LEAFLET_BOTTOM_MM = 297 - 14  # the letter page's bottom margin (the leaflet is a `letter` page)
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [("1→2", "2", "3→2"), ("",), ("1→2",), ("2",), ("3→2",), ("1→2", "3→2")],
+    ids=["all-marked", "none", "step1", "step2", "step3", "steps1-3"],
+)
+def test_leaflet_is_large_print_on_its_one_sheet_for_every_marking(tmp_path, steps):
+    """The notice (front) and the checklist (back) as printed for each combination of ★ marks (the
+    thicker marked boxes take room): every word at least 10 pt, the body larger (the notice at 12 pt,
+    the checklist at 11 pt), the whole of each on its own page inside the page's margins, and the
+    front using its page rather than leaving half of it empty."""
+    # one card (on the letter); the household's checklist as if its members had these steps
+    hh = replace(
+        samples.household((samples.card(1, "山田\u3000太郎"),)),
+        checklist=tuple(
+            render.ChecklistEntry(f"山田\u3000{n}", step) for n, step in enumerate(steps)
+        ),
+    )
+    pdf, _ = _render(tmp_path, hh, cards_on_letter=True)
+    ws = words(pdf)
+    # letter + cards on one sheet (pages 1–2), then the leaflet's sheet, then nothing
+    assert {w.page for w in ws} <= {1, 2, 3, 4}
+    front = [w for w in ws if w.page == 3]
+    back = [w for w in ws if w.page == 4]
+    for side, body in ((front, 12), (back, 11)):
+        assert side and min(w.size_pt for w in side) >= 10, [w for w in side if w.size_pt < 10]
+        sizes = sorted(w.size_pt for w in side)
+        assert sizes[len(sizes) // 2] >= body  # the median word: the body text
+        assert max(w.y1 for w in side) <= LEAFLET_BOTTOM_MM
+    front_text = compact(reading_text(front))
+    back_text = compact(reading_text(back))
+    assert front_text.startswith("資格確認書が届いた加入者様へ")
+    assert (
+        "不正に資格確認書を使用した場合、刑法により詐欺罪として拘禁刑の処分を受けることがあります。"
+        in (front_text)
+    )
+    assert "なお、切り替え手続き等につきましては裏面をご覧ください。" in front_text
+    assert max(w.y1 for w in front) > 297 * 0.75  # the notice fills most of its page
+    assert back_text.startswith("マイナ保険証への切替チェックリスト")
+    assert back_text.endswith("手続きを行うことで再発行できます。")
+
+
 def test_card_back_is_registered_with_its_front(tmp_path):
     elderly = samples.card(
         1,

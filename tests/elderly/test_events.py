@@ -4,8 +4,9 @@ approval by a second person, issue, the replaced card's return, repeatability.""
 from __future__ import annotations
 
 import subprocess
-from datetime import date
+from datetime import date, datetime
 from unittest import mock
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -25,6 +26,8 @@ from elderly.services import (
 from tests.certificates.factories import dependent, member
 
 pytestmark = pytest.mark.django_db
+
+JST = ZoneInfo("Asia/Tokyo")
 
 
 @pytest.fixture(autouse=True)
@@ -388,3 +391,45 @@ def test_with_the_ratio_on_the_certificate_reaching_70_reissues_only_when_it_dif
     assert kinds(detect_events(today=date(2026, 12, 1))) == {
         (m.pk, "70歳到達", date(2027, 1, 1), "2割")
     }
+
+
+def _record_remuneration(person, yen: int, at_jst: datetime):
+    """The 標準報酬月額 as an import records it, at a given moment (its history row's date)."""
+    person.standard_remuneration = yen
+    person.save()
+    person.history.filter(
+        history_id=person.history.order_by("-history_id").first().history_id
+    ).update(history_date=at_jst)
+
+
+def test_remuneration_recorded_on_the_last_day_is_effective_from_that_month(supervisor):
+    """280,000 vs 279,999 at a month boundary: the import of 31 January 23:30 seen by the nightly
+    job of 1 February takes effect on 1 January (the month of the new 標準報酬月額); the reverse
+    change recorded on 1 February 00:10 takes effect on 1 February."""
+    m = member(birth_date=date(1954, 2, 2), standard_remuneration=279_999)
+    certify(m, issue=date(2026, 12, 1))
+    card = _issue_one(m, today=date(2026, 12, 2), supervisor=supervisor)
+    assert card.copay_ratio == "2割"
+    _record_remuneration(m, 280_000, datetime(2027, 1, 31, 23, 30, tzinfo=JST))
+    found = detect_events(today=date(2027, 2, 1))
+    assert kinds(found) == {(m.pk, "標準報酬月額変更", date(2027, 1, 1), "3割")}
+    new = _issue_one(m, today=date(2027, 2, 1), supervisor=supervisor)
+    assert (new.effective_from, new.copay_ratio) == (date(2027, 1, 1), "3割")
+    _record_remuneration(m, 279_999, datetime(2027, 2, 1, 0, 10, tzinfo=JST))
+    found = detect_events(today=date(2027, 2, 3))
+    assert kinds(found) == {(m.pk, "標準報酬月額変更", date(2027, 2, 1), "2割")}
+    # a change within the same ratio issues nothing
+    _issue_one(m, today=date(2027, 2, 3), supervisor=supervisor)
+    _record_remuneration(m, 200_000, datetime(2027, 2, 20, 9, 0, tzinfo=JST))
+    assert detect_events(today=date(2027, 3, 1)) == []
+
+
+def test_remuneration_effective_date_is_never_before_the_card_it_replaces(supervisor):
+    m = member(birth_date=date(1954, 2, 2), standard_remuneration=279_999)
+    certify(m, issue=date(2026, 12, 7))
+    card = _issue_one(m, today=date(2026, 12, 10), supervisor=supervisor)
+    assert card.effective_from == date(2026, 12, 7)
+    _record_remuneration(m, 280_000, datetime(2026, 12, 15, 12, 0, tzinfo=JST))
+    found = detect_events(today=date(2026, 12, 20))
+    # recorded in December, but the card in force began on 7 December: not before it
+    assert kinds(found) == {(m.pk, "標準報酬月額変更", date(2026, 12, 7), "3割")}

@@ -68,7 +68,7 @@ def test_large_upload_becomes_a_job_run_after_commit(
 
     page = clerk_client.get(response["Location"])
     body = page.content.decode()
-    assert 'http-equiv="refresh"' in body and "<progress" in body and "待機" in body
+    assert 'hx-trigger="every 2s"' in body and "<progress" in body and "待機" in body
 
     queued[0]()  # the worker picks it up
     job.refresh_from_db()
@@ -78,7 +78,7 @@ def test_large_upload_becomes_a_job_run_after_commit(
     assert AuditEvent.objects.get(action="import.members").actor == clerk
     assert stored_files(settings) == []  # the upload is not kept
     body = clerk_client.get(response["Location"]).content.decode()
-    assert 'http-equiv="refresh"' not in body and job.summary in body
+    assert "hx-trigger" not in body and job.summary in body
     assert "<script" not in body.split("</head>")[1].split('id="footer"')[0]
 
 

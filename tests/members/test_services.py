@@ -4,6 +4,8 @@ from datetime import date
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from certificates.models import Certificate
 from core.models import AuditEvent
@@ -127,6 +129,40 @@ def test_dependent_acquired_after_the_loss_refuses_the_whole_loss():
 def test_unknown_reason_is_refused():
     with pytest.raises(ValidationError):
         person_record_loss(person=make_member(), lost_on=date(2026, 1, 31), reason="転勤")
+
+
+def _loss_statements(dependents: int, user) -> list[str]:
+    """The statements of recording a 本人's loss whose household has `dependents` dependents, each
+    (and the 本人) holding a 有効 certificate; rolled back."""
+    with transaction.atomic():
+        head = make_member()
+        certificate(head, "S-00")
+        for i in range(1, dependents + 1):
+            dep = make_dependent(head, edaban=f"{i:02d}")
+            certificate(dep, f"S-{i:02d}")
+        with CaptureQueriesContext(connection) as ctx:
+            changed = person_record_loss(
+                person=head, lost_on=date(2026, 1, 31), reason="退職", acting_user=user
+            )
+        assert [p.edaban for p in changed] == [f"{i:02d}" for i in range(dependents + 1)]
+        assert Certificate.objects.filter(state="返却待ち").count() == dependents + 1
+        assert AuditEvent.objects.filter(action="person.loss_recorded").count() == dependents + 1
+        assert AuditEvent.objects.filter(action="certificate.return_required").count() == (
+            dependents + 1
+        )
+        assert Person.history.filter(history_user=user, lost_on=date(2026, 1, 31)).count() == (
+            dependents + 1
+        )
+        transaction.set_rollback(True)
+    return [q["sql"] for q in ctx.captured_queries]
+
+
+def test_a_loss_takes_the_same_statements_for_2_and_12_dependents(clerk):
+    """person_record_loss is one call of the set-wise writer of losses (the nightly 75th birthdays'
+    too): no statement per dependent or per certificate, no CASE over the household."""
+    few, many = _loss_statements(2, clerk), _loss_statements(12, clerk)
+    assert len(few) == len(many)
+    assert not [sql for sql in many if "CASE" in sql.upper()]
 
 
 # --- person_change_name --------------------------------------------------------------------------

@@ -126,13 +126,18 @@ def test_run_preview(client, clerk, supervisor):
     client.force_login(supervisor)
 
     def preview(n_households: int, n_chunks: int):
-        builders.households(n_households)
+        persons = builders.households(n_households)
         run = run_create(
             status_date=builders.STATUS_DATE,
             issue_date=builders.ISSUE,
             valid_until=builders.UNTIL,
             acting_user=clerk,
         )
+        # who changed since freezing (issue 14): every household's member lost on the issue date
+        from members.services import person_record_loss
+
+        for member in persons[::2]:
+            person_record_loss(person=member, lost_on=builders.ISSUE, reason="退職")
         builders.stored_chunks(run, n_chunks)
         url = reverse("admin:certificates_issuancerun_change", args=[run.pk])
         count, resp = page_queries(client, url)
@@ -143,4 +148,6 @@ def test_run_preview(client, clerk, supervisor):
     assert len(r_small.context["by_employer"]) == run_small.target_count // 2 == FEW
     assert len(r_large.context["by_employer"]) >= MANY
     assert len(r_large.context["stored_docs"]) == MANY
+    assert r_small.context["changes"].total == len(r_small.context["changes"].rows) == 2 * FEW
+    assert r_large.context["changes"].total == len(r_large.context["changes"].rows) == 2 * MANY
     assert q_large == q_small, f"{q_small} queries for the small run, {q_large} for the large"

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
 from PIL import Image, ImageChops
 
 REFERENCES = Path(__file__).parent / "references"
@@ -64,3 +66,27 @@ def compare(actual: Path, reference: Path) -> tuple[float, Image.Image | None]:
 def updating() -> bool:
     """UPDATE_VISUAL_REFERENCES=1 (scripts/update_visual_references.sh): write, do not compare."""
     return os.environ.get("UPDATE_VISUAL_REFERENCES") == "1"
+
+
+def check_page(pdf: Path, page: int, name: str, tmp_path: Path) -> None:
+    """Compare page `page` of `pdf` with the reference `name`.png; with UPDATE_VISUAL_REFERENCES=1
+    write the reference instead (and skip). On a difference the actual page and the diff image are
+    kept in test-artifacts/visual/."""
+    actual = page_png(pdf, page, tmp_path / f"{name}.png")
+    reference = REFERENCES / f"{name}.png"
+    if updating():
+        shutil.copyfile(actual, reference)
+        pytest.skip(f"reference written: {reference.name}")
+    assert reference.exists(), (
+        f"no reference {reference.name}: run scripts/update_visual_references.sh"
+    )
+    share, diff = compare(actual, reference)
+    if share > MAX_DIFFERING:
+        out = artifacts_dir()
+        shutil.copyfile(actual, out / f"{name}-actual.png")
+        if diff is not None:
+            diff.save(out / f"{name}-diff.png")
+        pytest.fail(
+            f"{name}: {share:.2%} of the pixels differ from {reference.name} "
+            f"(actual and diff in {out})"
+        )

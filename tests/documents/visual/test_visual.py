@@ -8,10 +8,7 @@ test-artifacts/visual/. To accept a deliberate change: scripts/update_visual_ref
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
-from PIL import Image
 
 from documents.render import (
     CARD_COLUMNS,
@@ -31,7 +28,8 @@ from documents.render import (
 
 from ..pdfprobe import compact, page_size_mm, reading_text, words
 from .households import LONG_NAME, kinds
-from .imaging import MAX_DIFFERING, REFERENCES, artifacts_dir, compare, page_png, updating
+from .imaging import check_page
+from .measure import card_box, column_profile, gray, lines, row_profile
 
 KINDS = {k.name: k for k in kinds()}
 CASES = [(k.name, page) for k in KINDS.values() for page in k.pages]
@@ -52,24 +50,7 @@ def pdfs(tmp_path_factory):
 
 @pytest.mark.parametrize(("kind", "page"), CASES, ids=[f"{k}-p{p}" for k, p in CASES])
 def test_page_looks_as_committed(pdfs, tmp_path, kind, page):
-    actual = page_png(pdfs[kind], page, tmp_path / f"{kind}-p{page}.png")
-    reference = REFERENCES / f"{kind}-p{page}.png"
-    if updating():
-        shutil.copyfile(actual, reference)
-        pytest.skip(f"reference written: {reference.name}")
-    assert reference.exists(), (
-        f"no reference {reference.name}: run scripts/update_visual_references.sh"
-    )
-    share, diff = compare(actual, reference)
-    if share > MAX_DIFFERING:
-        out = artifacts_dir()
-        shutil.copyfile(actual, out / f"{kind}-p{page}-actual.png")
-        if diff is not None:
-            diff.save(out / f"{kind}-p{page}-diff.png")
-        pytest.fail(
-            f"{kind} page {page}: {share:.2%} of the pixels differ from {reference.name} "
-            f"(actual and diff in {out})"
-        )
+    check_page(pdfs[kind], page, f"{kind}-p{page}", tmp_path)
 
 
 def test_pages_are_a4_at_72_points_per_inch(pdfs):
@@ -81,44 +62,13 @@ def test_pages_are_a4_at_72_points_per_inch(pdfs):
 
 # --- positions measured on the rendered page (10 pixels per mm) ---------------------------------
 
-PX_PER_MM = 10
-
-
-def _gray(pdf, page, tmp_path) -> Image.Image:
-    return Image.open(page_png(pdf, page, tmp_path / f"p{page}.png", dpi=254)).convert("L")
-
-
-def _lines(values: list[int], threshold: int) -> list[float]:
-    """Centres (mm) of the runs of pixels darker than `threshold` along a scan line."""
-    centres, start = [], None
-    for i, v in enumerate([*values, 255]):
-        if v < threshold and start is None:
-            start = i
-        elif v >= threshold and start is not None:
-            centres.append((start + i - 1) / 2 / PX_PER_MM)
-            start = None
-    return centres
-
-
-def _column_profile(img, x0_mm, x1_mm, y0_mm, y1_mm) -> list[int]:
-    """Darkest value of each pixel column in the band (a dashed line shows in at least one row)."""
-    box = tuple(int(v * PX_PER_MM) for v in (x0_mm, y0_mm, x1_mm, y1_mm))
-    band = img.crop(box)
-    w, h = band.size
-    px = band.load()
-    return [min(px[x, y] for y in range(h)) for x in range(w)]
-
-
-def _row_profile(img, x0_mm, x1_mm, y0_mm, y1_mm) -> list[int]:
-    return _column_profile(img.transpose(Image.Transpose.TRANSPOSE), y0_mm, y1_mm, x0_mm, x1_mm)
-
 
 def test_cut_marks_frame_the_card_grid(pdfs, tmp_path):
-    img = _gray(pdfs["general"], 7, tmp_path)  # the card sheet
+    img = gray(pdfs["general"], 7, tmp_path)  # the card sheet
     xs = [SHEET_LEFT_MM + c * CARD_WIDTH_MM for c in range(CARD_COLUMNS + 1)]
     ys = [SHEET_TOP_MM + r * CARD_HEIGHT_MM for r in range(CARD_ROWS + 1)]
-    top_marks = _lines(_column_profile(img, 0, 210, 4, 11), 128)  # the top margin
-    left_marks = _lines(_row_profile(img, 9, 16, 0, 297), 128)  # the left margin
+    top_marks = lines(column_profile(img, 0, 210, 4, 11), 128)  # the top margin
+    left_marks = lines(row_profile(img, 9, 16, 0, 297), 128)  # the left margin
     assert top_marks == pytest.approx(xs, abs=0.2)
     assert left_marks == pytest.approx(ys, abs=0.2)
     # the grid's pitch is the card: 85.6 × 54 mm
@@ -126,28 +76,17 @@ def test_cut_marks_frame_the_card_grid(pdfs, tmp_path):
     assert left_marks[1] - left_marks[0] == pytest.approx(CARD_HEIGHT_MM, abs=0.2)
 
 
-def _card_box(img, left, top) -> tuple[float, float]:
-    """The card's border measured across its top padding and down its left padding."""
-    vertical = _lines(
-        _column_profile(img, left - 1.5, left + CARD_WIDTH_MM + 1.5, top + 0.5, top + 2), 230
-    )
-    horizontal = _lines(
-        _row_profile(img, left + 0.5, left + 2.5, top - 1.5, top + CARD_HEIGHT_MM + 1.5), 230
-    )
-    return vertical[-1] - vertical[0], horizontal[-1] - horizontal[0]
-
-
 def test_card_box_is_85_6_by_54_mm_on_the_sheet_and_on_the_letter(pdfs, tmp_path):
-    sheet = _gray(pdfs["general"], 7, tmp_path)
+    sheet = gray(pdfs["general"], 7, tmp_path)
     for slot in range(3):
         left = SHEET_LEFT_MM + (slot % CARD_COLUMNS) * CARD_WIDTH_MM
         top = SHEET_TOP_MM + (slot // CARD_COLUMNS) * CARD_HEIGHT_MM
-        width, height = _card_box(sheet, left, top)
+        width, height = card_box(sheet, left, top)
         assert width == pytest.approx(CARD_WIDTH_MM, abs=0.3)
         assert height == pytest.approx(CARD_HEIGHT_MM, abs=0.3)
-    letter = _gray(pdfs["voluntary"], 1, tmp_path)  # the perforated area at the letter's foot
+    letter = gray(pdfs["voluntary"], 1, tmp_path)  # the perforated area at the letter's foot
     for slot in range(2):
-        width, height = _card_box(letter, SHEET_LEFT_MM + slot * CARD_WIDTH_MM, LETTER_CARD_TOP_MM)
+        width, height = card_box(letter, SHEET_LEFT_MM + slot * CARD_WIDTH_MM, LETTER_CARD_TOP_MM)
         assert width == pytest.approx(CARD_WIDTH_MM, abs=0.4)
         assert height == pytest.approx(CARD_HEIGHT_MM, abs=0.4)
 

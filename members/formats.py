@@ -1,5 +1,5 @@
 """The registry's CSV headers (rules.md "File formats"): defined here once, used by the imports
-(members.importing), the members export (core.exports) and the admin's import page."""
+(members.importing), the members export (members.exports) and the admin's import page."""
 
 MEMBER_COLUMNS: tuple[str, ...] = (
     "事業所記号",

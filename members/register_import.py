@@ -21,7 +21,7 @@ How an import runs, all inside one transaction:
    被保険者の資格喪失), a dependent's own earlier loss is kept, a recorded loss is never moved later or
    cleared; each recording gets its history row and its `person.loss_recorded` audit row, and the
    certificates of the persons who lost cover are put up for return
-   (certificates.lifecycle.certificates_require_return, only for persons who hold an active one).
+   (members.signals.persons_lost → certificates.receivers, only for persons who hold an active one).
 
 `progress(phase, fraction)` is called as the import advances (the CLI's bar, the admin's job page).
 """

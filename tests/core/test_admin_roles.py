@@ -96,7 +96,8 @@ def everything(db, employer, clerk, supervisor, auditor):
 
 def _fees_rows(employer, clerk) -> None:
     """An open loss application with its invoice, a certificate awaiting return and a held one, so
-    the fees screens and their actions have rows to act on."""
+    the fees and after-issue screens and their actions have rows to act on."""
+    from certificates.returns import mail_record_returned
     from fees.services import reissue_application_receive_loss
 
     today = timezone.localdate()
@@ -109,12 +110,9 @@ def _fees_rows(employer, clerk) -> None:
     leaver = make_person(employer=employer, bango="3")
     make_certificate(leaver, "2025-0000003", issue_date=today)
     certificates_require_return(person=leaver, lost_on=today, acting_user=clerk)
-    make_certificate(
-        make_person(employer=employer, bango="4"),
-        "2025-0000004",
-        issue_date=today,
-        held_since=today,
-    )
+    # returned 宛所不明: held, with its ReturnedMail record (certificates.returns)
+    make_certificate(make_person(employer=employer, bango="4"), "2025-0000004", issue_date=today)
+    mail_record_returned(number="2025-0000004", returned_on=today, acting_user=clerk)
 
 
 def db_fingerprint() -> dict[str, tuple]:

@@ -115,13 +115,16 @@ def test_every_admin_form_and_inline_checks_its_text(db):
     assert checked > len(admin.site._registry)  # the person screen's dependents inline included
 
 
-def test_the_fees_screens_forms_check_their_text():
-    from fees import forms as fees_forms
+@pytest.mark.parametrize("module", ["fees.forms", "certificates.forms"])
+def test_the_after_issue_screens_forms_check_their_text(module):
+    """The fees screens' forms and the returns / 宛所不明 screens' forms (moved to certificates)."""
+    import importlib
 
+    page_module = importlib.import_module(module)
     page_forms = [
         c
-        for c in vars(fees_forms).values()
-        if isinstance(c, type) and issubclass(c, forms.Form) and c.__module__ == fees_forms.__name__
+        for c in vars(page_module).values()
+        if isinstance(c, type) and issubclass(c, forms.Form) and c.__module__ == module
     ]
     with_text = [
         c for c in page_forms if any(isinstance(f, forms.CharField) for f in c.base_fields.values())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -25,6 +26,7 @@ from documents.render import (
     Household,
     Insurer,
     SkippedItem,
+    back_left_mm,
     html_to_pdf,
     printable_households,
 )
@@ -49,6 +51,7 @@ def _card(card: ElderlyCard) -> CertificateCard:
         name_kana=p.name_kana,
         birth_date=p.birth_date,
         sex=p.sex,
+        sex_on_back=p.sex_on_back,
         kigo=p.kigo,
         bango=p.bango,
         edaban=p.edaban,
@@ -61,16 +64,26 @@ def _card(card: ElderlyCard) -> CertificateCard:
     )
 
 
-def _slots(cards) -> list[list[dict]]:
+def _slots(hh: Household) -> list[list[dict]]:
+    """The household's cards on A4 sheets, each with the mirrored position of its back on the
+    sheet's reverse (long-edge duplex, documents.render.back_left_mm) and, on a 家族 card, the
+    被保険者氏名 when the society prints it (CARD_INSURED_NAME_ON_FAMILY, as on the 資格確認書)."""
     slots = []
-    for i, card in enumerate(cards):
+    for i, card in enumerate(hh.cards):
         col = i % CARD_COLUMNS
         row = (i % CARDS_PER_SHEET) // CARD_COLUMNS
+        left = round(SHEET_LEFT_MM + col * CARD_WIDTH_MM, 2)
+        top = round(SHEET_TOP_MM + row * CARD_HEIGHT_MM, 2)
+        family = card.relationship == "家族" and settings.CARD_INSURED_NAME_ON_FAMILY
         slots.append(
             {
+                "kind": "elderly",
                 "card": card,
-                "left": round(SHEET_LEFT_MM + col * CARD_WIDTH_MM, 2),
-                "top": round(SHEET_TOP_MM + row * CARD_HEIGHT_MM, 2),
+                "left": left,
+                "top": top,
+                "back_left": back_left_mm(left),
+                "back_top": top,
+                "insured_name": hh.addressee_name if family else "",
             }
         )
     return [slots[i : i + CARDS_PER_SHEET] for i in range(0, len(slots), CARDS_PER_SHEET)]
@@ -138,7 +151,7 @@ def render_elderly_cards(cards: list[ElderlyCard]) -> ElderlyRender:
                         "due": old.return_due,
                     }
                 )
-        context_households.append({"hh": hh, "sheets": _slots(hh.cards), "returns": returns})
+        context_households.append({"hh": hh, "sheets": _slots(hh), "returns": returns})
     if not context_households:
         return ElderlyRender(pdf=b"", skipped=tuple(skipped), printed_ids=())
     html = render_to_string(

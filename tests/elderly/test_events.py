@@ -326,7 +326,45 @@ def test_the_pdf_holds_the_card_and_the_return_note(supervisor, tmp_path):
     assert "健康保険 高齢受給者証" in text
     assert "3割" in text and new.number in text and old.number in text
     assert "𠮷" in text
-    assert new.batch.page_count == 2
+    assert new.batch.page_count == 4  # letter, its blank reverse, the card sheet, the cards' backs
+
+
+def _pages(pdf) -> list[str]:
+    out = subprocess.run(
+        ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    return out.split("\f")[:-1]
+
+
+def test_the_pdf_prints_duplex_with_backs_the_members_name_and_sex_on_the_back(
+    supervisor, tmp_path
+):
+    """Printed duplex, the card sheet starts on a sheet's front (the letter's reverse is blank),
+    the cards' backs are on its reverse (注意事項; 性別 there for a holder who asked for it, the front
+    then saying 裏面参照), and a 家族 card shows the 被保険者氏名 (CARD_INSURED_NAME_ON_FAMILY)."""
+    m = member(birth_date=date(1954, 2, 2), name="山田 太郎")
+    wife = dependent(m, birth_date=date(1954, 3, 3), name="山田 花子")
+    wife.sex, wife.sex_on_back = "女", True
+    wife.save()
+    certify(m)
+    certify(wife)
+    with at(date(2026, 11, 2)):
+        batch = elderly_events_prepare(today=date(2026, 11, 2))
+        elderly_batch_approve(batch=batch, acting_user=supervisor)
+    batch.refresh_from_db()
+    pdf = tmp_path / "duplex.pdf"
+    pdf.write_bytes(batch.pdf.read())
+    pages = _pages(pdf)
+    assert len(pages) == batch.page_count == 4
+    letter, reverse, sheet, backs = pages
+    assert "高齢受給者証の送付について" in letter and "健康保険 高齢受給者証" not in letter
+    assert reverse.strip() == ""
+    assert sheet.count("健康保険 高齢受給者証") == 2
+    # the member's own card and, as 被保険者氏名, the 家族 card
+    assert sheet.count("被保険者氏名") == 1 and sheet.count("山田 太郎") == 2
+    assert sheet.count("裏面参照") == 1
+    assert backs.count("注意事項") == 2 and backs.count("性別") == 1
+    assert "性別 女" in backs and "女" not in sheet
 
 
 # --- ELDERLY_RATIO_ON_CERTIFICATE=1: the 資格確認書 prints the ratio ---------------------------------

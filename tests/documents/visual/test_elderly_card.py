@@ -42,7 +42,10 @@ pytestmark = pytest.mark.django_db
 
 TODAY = date(2026, 11, 2)  # the night the two reach 70 in November is found (effective 1 December)
 ADDRESS = "東京都世田谷区北沢二丁目10-15 北斗レジデンス205"
-PAGES = (1, 2)  # the letter, the card sheet
+# the letter, its blank reverse (duplex: the card sheet starts on a sheet's front), the card sheet,
+# the cards' backs
+PAGES = (1, 2, 3, 4)
+SHEET_PAGE = 3
 
 
 @pytest.fixture
@@ -108,8 +111,8 @@ def _slot(n: int) -> tuple[float, float]:
 def test_card_box_ratio_and_dates_read_back(elderly_pdf, tmp_path):
     pdf, cards = elderly_pdf
     assert page_size_mm(pdf) == [pytest.approx((210, 297), abs=0.1)] * len(PAGES)
-    sheet = gray(pdf, 2, tmp_path)
-    ws = words(pdf, 2)
+    sheet = gray(pdf, SHEET_PAGE, tmp_path)
+    ws = words(pdf, SHEET_PAGE)
     expected = {
         # 本人 and 家族 reach 70 in November 2026: in force from 1 December, 2割, until the next
         # yearly redetermination (31 July)

@@ -150,6 +150,29 @@ def _reissue_terms(old: Certificate, issue_date: date) -> dict:
     }
 
 
+def _issue_replacement(
+    app: ReissueApplication, *, person, reason: str, issue_date: date, terms: dict, acting_user
+) -> Certificate:
+    """The step both kinds of application end with: the new certificate replacing the
+    application's (on `terms`, _reissue_terms), the application 交付済 with its documents planned."""
+    cert = certificate_issue(
+        person=person,
+        reason=reason,
+        issue_date=issue_date,
+        acting_user=acting_user,
+        replaces=app.certificate,
+        **terms,
+    )
+    app.new_certificate = cert
+    app.state = ApplicationState.ISSUED
+    app.issued_at = timezone.now()
+    app.issued_by = acting_user
+    _plan_reissue_documents(app, cert)
+    app._history_user = acting_user
+    app.save()
+    return cert
+
+
 def _plan_reissue_documents(app: ReissueApplication, cert: Certificate) -> GeneratedDocument:
     doc = document_plan(
         kind=DocumentKind.REISSUE,
@@ -222,21 +245,15 @@ def reissue_application_receive_change(
     old = certificate_require_return_after_change(
         certificate=cert, received_on=received_on, acting_user=acting_user
     )
-    new_cert = certificate_issue(
+    new_cert = _issue_replacement(
+        app,
         # re-read: the printed name is copied from the registry row as it is now
         person=Person.objects.get(pk=cert.person_id),
         reason=IssueReason.REISSUE_CHANGE,
         issue_date=issue_date,
+        terms=terms,
         acting_user=acting_user,
-        replaces=cert,
-        **terms,
     )
-    app.new_certificate = new_cert
-    app.state = ApplicationState.ISSUED
-    app.issued_at = timezone.now()
-    app.issued_by = acting_user
-    _plan_reissue_documents(app, new_cert)
-    app.save()
     audit_event(
         action="reissue.change_issued",
         actor=acting_user,
@@ -359,21 +376,14 @@ def reissue_application_issue(
     issue_date = issue_date or timezone.localdate()
     old = app.certificate
     terms = _reissue_terms(old, issue_date)
-    cert = certificate_issue(
+    cert = _issue_replacement(
+        app,
         person=old.person,
         reason=IssueReason.REISSUE_LOSS,
         issue_date=issue_date,
+        terms=terms,
         acting_user=acting_user,
-        replaces=old,
-        **terms,
     )
-    app.new_certificate = cert
-    app.state = ApplicationState.ISSUED
-    app.issued_at = timezone.now()
-    app.issued_by = acting_user
-    _plan_reissue_documents(app, cert)
-    app._history_user = acting_user
-    app.save()
     audit_event(
         action="reissue.loss_issued",
         actor=acting_user,

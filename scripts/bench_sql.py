@@ -179,7 +179,14 @@ RAW_RENEWAL_SQL = [
     UPDATE certificates_certificate c
     SET state = '返却不要',
         state_note = CASE WHEN c.valid_until < %(issue_date)s THEN '有効期限切れ' ELSE '更新' END,
-        state_changed_at = now(), updated_at = now()
+        state_changed_at = now(), updated_at = now(),
+        -- the renewed certificate's cover ends the day before its successor's (no-overlap constraint)
+        covers_until = CASE
+            WHEN c.id = s.replaces_id
+                 AND GREATEST(c.issue_date, %(issue_date)s::date) - 1
+                     < COALESCE(c.covers_until, c.valid_until)
+            THEN GREATEST(c.issue_date, %(issue_date)s::date) - 1
+            ELSE c.covers_until END
     FROM bench_renewal s
     WHERE c.person_id = s.person_id AND c.state = '有効'
       AND (c.valid_until < %(issue_date)s OR c.id = s.replaces_id)

@@ -56,7 +56,6 @@ from .importing import (
     import_loss_reason,
 )
 from .models import (
-    HOUSEHOLD_PENDING,
     Employer,
     LossReason,
     Person,
@@ -64,7 +63,6 @@ from .models import (
     RegistrationStatus,
     RegistrationStatusValue,
     Relationship,
-    persons_settle_households,
 )
 from .signals import persons_lost, registration_snapshot_imported
 from .staging import (
@@ -72,6 +70,7 @@ from .staging import (
     Stage,
     distinct,
     execute,
+    numbered,
     param_date,
     param_datetime,
     qn,
@@ -411,22 +410,20 @@ def _history_insert(select_from: str, where: str, params: list, *, kind: str, no
 
 
 def _insert_new_persons(stage: Stage, now, user) -> int:
+    """New persons, set-wise: 本人 first, each written with their own id as their household
+    (staging.numbered hands the ids out in the INSERT), then 家族 pointing at their 本人."""
     s = stage.table
     person = qn(Person._meta.db_table)
     fields = [f for f in Person._meta.concrete_fields if not f.primary_key]
     from_stage = {c for c, _ in _MEMBER_STAGE} | {"employer_id"}
     inserted = 0
     for relationship in (Relationship.SELF, Relationship.DEPENDENT):
+        is_self = relationship == Relationship.SELF
         exprs, params = [], []
         for f in fields:
             if f.attname in ("member_id", "household_id"):
-                if relationship == Relationship.SELF:
-                    if f.attname == "household_id":
-                        # their own household, once their id exists (persons_settle_households)
-                        exprs.append("%s")
-                        params.append(HOUSEHOLD_PENDING)
-                        continue
-                    exprs.append("NULL")
+                if is_self:
+                    exprs.append("s.new_id" if f.attname == "household_id" else "NULL")
                 else:
                     exprs.append(
                         f"(SELECT h.id FROM {person} h WHERE h.kigo = s.kigo"  # noqa: S608
@@ -445,10 +442,19 @@ def _insert_new_persons(stage: Stage, now, user) -> int:
             else:
                 exprs.append("%s")
                 params.append(f.get_db_prep_save(f.get_default(), connection))
+        columns = [qn(f.column) for f in fields]
+        new_rows = f"SELECT * FROM {s} WHERE kind IS NULL AND relationship = %s"  # noqa: S608
+        if is_self:
+            columns.insert(0, qn(Person._meta.pk.column))
+            exprs.insert(0, "s.new_id")
+            source = f"({numbered(Person, new_rows, order='line')}) s"
+            order = "s.new_id"
+        else:
+            source = f"({new_rows}) s"
+            order = "s.line"
         inserted += execute(
-            f"INSERT INTO {person} ({', '.join(qn(f.column) for f in fields)}) "  # noqa: S608
-            f"SELECT {', '.join(exprs)} FROM {s} s "
-            "WHERE s.kind IS NULL AND s.relationship = %s ORDER BY s.line",
+            f"INSERT INTO {person} ({', '.join(columns)}) "  # noqa: S608
+            f"SELECT {', '.join(exprs)} FROM {source} ORDER BY {order}",
             [*params, relationship],
         )
     _history_insert(
@@ -460,7 +466,6 @@ def _insert_new_persons(stage: Stage, now, user) -> int:
         user=user,
         reason=_IMPORT_REASON,
     )
-    persons_settle_households()
     return inserted
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 
 from django.db import connection, transaction
 from django.db.models.expressions import RawSQL
@@ -129,7 +130,6 @@ _MEMBER_STAGE = (
 )
 _MEMBER_STAGE_FILLED = (
     ("person_id", "int"),
-    ("employer_id", "int"),
     ("prev_lost_on", "date"),
     ("kind", "text"),  # NULL = new, 'update', 'skip'
 )
@@ -189,6 +189,7 @@ class MembersImportSummary:
     preview: list[tuple[int, str, Person]] = field(default_factory=list, repr=False)
 
 
+@lru_cache(maxsize=1 << 16)  # a pure function of the date; a register repeats its birth dates
 def _derived_dates(birth_date: date) -> tuple[date, date]:
     """age_cover_until and elderly_from of a row (the household is settled after the merge)."""
     derived = derived_person_fields(birth_date=birth_date, member_id=None, pk=None)
@@ -370,11 +371,16 @@ def _merge_employers(stage: Stage, now) -> tuple[int, int]:
             ORDER BY w.code""",  # noqa: S608
         params,
     )
-    execute(
-        f"""UPDATE {s} SET employer_id = e.id FROM {emp} e
-            WHERE {s}.employer_code <> '' AND e.code = {s}.employer_code"""  # noqa: S608
-    )
     return created, renamed
+
+
+def _staged(alias: str, column: str) -> str:
+    """A person column as the stage row `alias` gives it: the 事業所 is looked up by its code (the
+    事業所 merged just before), every other column is the stage's own."""
+    if column == "employer_id":
+        emp = qn(Employer._meta.db_table)
+        return f"(SELECT e.id FROM {emp} e WHERE e.code = NULLIF({alias}.employer_code, ''))"  # noqa: S608
+    return f"{alias}.{qn(column)}"
 
 
 def _history_insert(select_from: str, where: str, params: list, *, kind: str, now, user, reason):
@@ -435,7 +441,7 @@ def _insert_new_persons(stage: Stage, now, user) -> int:
                 exprs.append("%s")
                 params.append(None if f.attname == "lost_on" else "")
             elif f.attname in from_stage:
-                exprs.append(f"s.{qn(f.attname)}")
+                exprs.append(_staged("s", f.attname))
             elif f.attname in ("created_at", "updated_at"):
                 exprs.append("%s")
                 params.append(param_datetime(now))
@@ -472,7 +478,7 @@ def _insert_new_persons(stage: Stage, now, user) -> int:
 def _update_persons(stage: Stage, now, user) -> int:
     s = stage.table
     person = qn(Person._meta.db_table)
-    sets = ", ".join(f"{qn(f)} = s.{qn(f)}" for f in (*_PERSON_FIELDS, *_DERIVED_DATES))
+    sets = ", ".join(f"{qn(f)} = {_staged('s', f)}" for f in (*_PERSON_FIELDS, *_DERIVED_DATES))
     updated = execute(
         f"UPDATE {person} SET {sets}, updated_at = %s FROM {s} s "  # noqa: S608
         f"WHERE s.kind = 'update' AND {person}.id = s.person_id",
@@ -694,7 +700,7 @@ def members_import(
     summary.employers_created, summary.employers_updated = _merge_employers(stage, now)
     s = stage.table
     person = qn(Person._meta.db_table)
-    diff = " OR ".join(distinct(f"{s}.{qn(f)}", f"p.{qn(f)}") for f in _PERSON_FIELDS)
+    diff = " OR ".join(distinct(_staged(s, f), f"p.{qn(f)}") for f in _PERSON_FIELDS)
     execute(
         f"UPDATE {s} SET person_id = p.id, prev_lost_on = p.lost_on, "  # noqa: S608
         f"kind = CASE WHEN {diff} THEN 'update' ELSE 'skip' END "

@@ -431,11 +431,7 @@ def _insert_new_persons(stage: Stage, now, user) -> int:
                 if is_self:
                     exprs.append("s.new_id" if f.attname == "household_id" else "NULL")
                 else:
-                    exprs.append(
-                        f"(SELECT h.id FROM {person} h WHERE h.kigo = s.kigo"  # noqa: S608
-                        " AND h.bango = s.bango AND h.relationship = %s)"
-                    )
-                    params.append(Relationship.SELF)
+                    exprs.append("h.id")  # their 本人, stored or just inserted
             elif f.attname in ("lost_on", "loss_reason"):
                 # a loss in the file is recorded afterwards, as person_record_loss does
                 exprs.append("%s")
@@ -455,13 +451,19 @@ def _insert_new_persons(stage: Stage, now, user) -> int:
             exprs.insert(0, "s.new_id")
             source = f"({numbered(Person, new_rows, order='line')}) s"
             order = "s.new_id"
+            joined = []
         else:
-            source = f"({new_rows}) s"
+            # (the checks refused a 家族 whose 本人 is neither in the file nor stored)
+            source = (
+                f"({new_rows}) s JOIN {person} h"  # noqa: S608
+                " ON h.kigo = s.kigo AND h.bango = s.bango AND h.relationship = %s"
+            )
             order = "s.line"
+            joined = [Relationship.SELF]
         inserted += execute(
             f"INSERT INTO {person} ({', '.join(columns)}) "  # noqa: S608
             f"SELECT {', '.join(exprs)} FROM {source} ORDER BY {order}",
-            [*params, relationship],
+            [*params, relationship, *joined],
         )
     _history_insert(
         f"{s} s JOIN {person} p ON {_key_join('p', 's')}",

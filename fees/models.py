@@ -180,9 +180,6 @@ class PaymentImport(models.Model):
     row_count = models.PositiveIntegerField("行数", default=0)
     applied_count = models.PositiveIntegerField("入金反映", default=0)
     rejected_count = models.PositiveIntegerField("不一致(未反映)", default=0)
-    # [{"row": 3, "number": "2026-000001", "amount": 900, "paid_on": "2026-05-01", "reason": "..."}]
-    rejected = models.JSONField("不一致の明細", default=list, blank=True)
-    applied = models.JSONField("反映した明細", default=list, blank=True)
     imported_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name="取込者",
@@ -200,6 +197,50 @@ class PaymentImport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source_name} ({_local(self.created_at):%Y-%m-%d %H:%M})"
+
+    def applied_rows(self):
+        return self.rows.filter(applied=True)
+
+    def rejected_rows(self):
+        return self.rows.filter(applied=False)
+
+
+class PaymentImportRow(models.Model):
+    """One row of an imported file as it was settled: applied (its invoice 入金済), or listed with
+    the reason it was not, for the clerk to settle by hand. The rows are written a chunk at a time,
+    so a file of any size is imported in flat memory."""
+
+    payment_import = models.ForeignKey(
+        PaymentImport, verbose_name="振込データ取込", on_delete=models.CASCADE, related_name="rows"
+    )
+    row = models.PositiveIntegerField("行")
+    number = models.CharField("請求書番号", max_length=16)
+    amount = models.BigIntegerField("入金額")
+    paid_on = models.DateField("入金日")
+    applied = models.BooleanField("反映")
+    reason = models.CharField("理由(未反映)", max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = "振込データの行"
+        verbose_name_plural = "振込データの行"
+        ordering = ["payment_import", "row"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["payment_import", "row"], name="paymentimportrow_one_per_line"
+            ),
+            models.CheckConstraint(
+                condition=Q(applied=True, reason="") | Q(applied=False) & ~Q(reason=""),
+                name="paymentimportrow_reason_iff_listed",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["payment_import", "applied", "row"], name="paymentimportrow_listed"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.row}行目 {self.number}"
 
 
 class Invoice(models.Model):

@@ -40,6 +40,8 @@ from core.text_safety import codepoint, contains_my_number, forbidden_control
 
 COLUMNS = ("請求書番号", "入金額", "入金日")
 NUMBER_RE = re.compile(r"^\d{4}-\d{6}$")
+# far above any fee; a longer run of digits is a mistyped cell, and would not fit the stored amount
+MAX_AMOUNT = 99_999_999
 _DATE_RE = re.compile(r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})$")
 
 
@@ -209,13 +211,14 @@ class PaymentFile:
         except (OSError, ValueError):
             return 1.0
 
-    def _report(self, phase: str, fraction: float) -> None:
+    def report(self, phase: str, fraction: float) -> None:
+        """Tell whoever follows this file's import how far it has got (also after the reading)."""
         if self.progress is not None:
             self.progress(phase, fraction)
 
     def rows(self) -> Iterator[PaymentRow]:
         reader = _records(csv.reader(self._text))
-        self._report(READING, 0.0)
+        self.report(READING, 0.0)
         try:
             header = [unicodedata.normalize("NFKC", h).strip() for h in next(reader)]
         except StopIteration:
@@ -242,13 +245,13 @@ class PaymentFile:
         index = {name: header.index(name) for name in COLUMNS}
         for line_no, raw in enumerate(reader, start=2):
             if line_no % _REPORT_EVERY == 0:
-                self._report(READING, self.fraction())
+                self.report(READING, self.fraction())
             row = self._row(line_no, raw, header, index)
             if row is not None:
                 yield row
-        self._report(READING, 1.0)
+        self.report(READING, 1.0)
         if not self.problem_count:
-            self._report(MATCHING, 0.0)
+            self.report(MATCHING, 0.0)
 
     def _row(self, line_no: int, raw: list[str], header, index) -> PaymentRow | None:
         cells = [unicodedata.normalize("NFKC", c).strip() for c in raw]
@@ -279,6 +282,8 @@ class PaymentFile:
             self.problem(line_no, "請求書番号", "形式が違います(例: 2026-000001)")
         if amount is None:
             self.problem(line_no, "入金額", "円単位の整数で入力してください")
+        elif amount > MAX_AMOUNT:
+            self.problem(line_no, "入金額", f"{MAX_AMOUNT:,}円を超える入金額は取り込めません")
         if paid_on is None:
             self.problem(line_no, "入金日", "日付(YYYY-MM-DD)ではありません")
         elif paid_on > self.today:

@@ -22,6 +22,10 @@ from ..models import (
 from ..payments import payments_summary_text
 from ..tasks import payments_import_job_run_task
 
+SHOWN_ROWS = (
+    1000  # a file of the whole register lists up to a million rows: the page shows the first
+)
+
 
 @admin.register(PaymentImport)
 class PaymentImportAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
@@ -35,12 +39,9 @@ class PaymentImportAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
         "rejected_count",
     ]
     readonly_extra = ("applied_rows", "rejected_rows")
-    exclude = ["applied", "rejected"]
 
     def get_readonly_fields(self, request, obj=None):
-        return [
-            f.name for f in self.model._meta.fields if f.name not in ("applied", "rejected")
-        ] + list(self.readonly_extra)
+        return [f.name for f in self.model._meta.fields] + list(self.readonly_extra)
 
     def has_add_permission(self, request):
         # importing confirms payments: the right to change invoices
@@ -49,16 +50,24 @@ class PaymentImportAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
         )
 
     @staticmethod
-    def _rows(rows, with_reason):
-        if not rows:
+    def _rows(rows, total: int, with_reason: bool):
+        if not total:
             return "なし"
+        shown = list(rows[:SHOWN_ROWS])
         cells = (
-            (r["row"], r["number"], f"{r['amount']:,}円", r["paid_on"], r.get("reason", ""))
-            for r in rows
+            (r.row, r.number, f"{r.amount:,}円", f"{r.paid_on:%Y-%m-%d}", r.reason) for r in shown
         )
         head = "<tr><th>行</th><th>請求書番号</th><th>入金額</th><th>入金日</th><th>{}</th></tr>"
+        more = (
+            format_html(
+                "<p>先頭{}行を表示しています(全{}行)。</p>", f"{len(shown):,}", f"{total:,}"
+            )
+            if total > len(shown)
+            else ""
+        )
         return format_html(
-            "<table>{}{}</table>",
+            "{}<table>{}{}</table>",
+            more,
             format_html(head, "理由(未反映)" if with_reason else ""),
             format_html_join(
                 "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", cells
@@ -67,11 +76,11 @@ class PaymentImportAdmin(FormPageMixin, ReadOnlyMixin, admin.ModelAdmin):
 
     @admin.display(description="反映した行")
     def applied_rows(self, obj):
-        return self._rows(obj.applied, False)
+        return self._rows(obj.applied_rows(), obj.applied_count, False)
 
     @admin.display(description="不一致の行(反映していません)")
     def rejected_rows(self, obj):
-        return self._rows(obj.rejected, True)
+        return self._rows(obj.rejected_rows(), obj.rejected_count, True)
 
     def add_view(self, request, form_url="", extra_context=None):
         if not self.has_add_permission(request):

@@ -10,14 +10,33 @@ from django.utils import timezone
 from core.models import audit_event
 from members.staging import CHUNK_ROWS, Stage, execute, qn
 
-from ..models import ApplicationState, Invoice, InvoiceState, PaymentImport
-from ..payments import PaymentFile, PaymentFileError
+from ..models import ApplicationState, Invoice, InvoiceState, PaymentImport, PaymentImportRow
+from ..payments import MATCHING, PaymentFile, PaymentFileError
 from .invoices import invoice_confirm_payment
 
 __all__ = ["payments_import"]
 
 
 _PAYMENT_STAGE = (("line", "int"), ("number", "text"), ("amount", "int"), ("paid_on", "date"))
+
+
+def _not_applied(invoice: Invoice | None, line: int, first_line: int, amount: int) -> str:
+    """Why a row of the file is listed and not applied ('' when it is applied)."""
+    if invoice is None:
+        return "該当する請求書がありません"
+    if line != first_line:
+        return "同じ請求書番号の入金がファイル内で重複しています(二重入金の可能性)"
+    if invoice.state == InvoiceState.PAID:
+        return f"すでに入金済みです(入金日 {invoice.paid_on:%Y-%m-%d})"
+    if invoice.state == InvoiceState.WAIVED:
+        return "手数料は免除済みです"
+    if invoice.state == InvoiceState.CANCELLED:
+        return "請求書は取消済みです"
+    if amount != invoice.amount:
+        return f"入金額 {amount:,}円 が請求金額 {invoice.amount:,}円 と一致しません"
+    if invoice.application.state != ApplicationState.OPEN:
+        return f"申請が{invoice.application.get_state_display()}です"
+    return ""
 
 
 @transaction.atomic
@@ -30,12 +49,13 @@ def payments_import(
     (fees.payments.PaymentFileError). Otherwise each row that matches an invoice — known 請求書番号,
     invoice 未入金, amount equal to the 請求金額 — is applied (入金済, source 振込データ取込); every other
     row (unknown number, wrong amount, already paid, 免除, 取消, the same invoice twice in the file) is
-    listed on the PaymentImport and NEVER applied, for the clerk to settle by hand. Importing the
+    listed on the PaymentImport (its PaymentImportRow rows, with the reason) and NEVER applied, for the clerk to settle by hand. Importing the
     same file again therefore applies nothing and lists every row as already paid.
 
     The file (`content` bytes, or `source`: a path or a binary file) is streamed: the readable rows
     go to a staging table in chunks (members.staging) while the whole file is checked, and are
-    then matched against the invoices a chunk at a time (one query per chunk)."""
+    then matched against the invoices a chunk at a time (one query per chunk), each chunk's rows
+    written before the next is read (flat memory); the matching is reported as MATCHING progress."""
     file = PaymentFile(content if content is not None else source, today=timezone.localdate())
     stage = Stage("import_stage_payments", _PAYMENT_STAGE, (("first_line", "int"),))
     stage.create()
@@ -66,8 +86,7 @@ def payments_import(
         row_count=stage.rows,
         imported_by=acting_user,
     )
-    applied: list[dict] = []
-    rejected: list[dict] = []
+    applied = rejected = 0
     last = 0
     while True:
         with connection.cursor() as cursor:
@@ -86,47 +105,38 @@ def payments_import(
             .select_related("application")
             .filter(number__in={r[1] for r in batch})
         }
+        settled: list[PaymentImportRow] = []
         for line_no, number, amount, paid_on, first_line in batch:
             paid_on = date.fromisoformat(paid_on) if isinstance(paid_on, str) else paid_on
-            line = {
-                "row": line_no,
-                "number": number,
-                "amount": amount,
-                "paid_on": paid_on.isoformat(),
-            }
-            invoice = invoices.get(number)
-            reason = ""
-            if invoice is None:
-                reason = "該当する請求書がありません"
-            elif line_no != first_line:
-                reason = "同じ請求書番号の入金がファイル内で重複しています(二重入金の可能性)"
-            elif invoice.state == InvoiceState.PAID:
-                reason = f"すでに入金済みです(入金日 {invoice.paid_on:%Y-%m-%d})"
-            elif invoice.state == InvoiceState.WAIVED:
-                reason = "手数料は免除済みです"
-            elif invoice.state == InvoiceState.CANCELLED:
-                reason = "請求書は取消済みです"
-            elif amount != invoice.amount:
-                reason = f"入金額 {amount:,}円 が請求金額 {invoice.amount:,}円 と一致しません"
-            elif invoice.application.state != ApplicationState.OPEN:
-                reason = f"申請が{invoice.application.get_state_display()}です"
+            reason = _not_applied(invoices.get(number), line_no, first_line, amount)
+            settled.append(
+                PaymentImportRow(
+                    payment_import=imp,
+                    row=line_no,
+                    number=number,
+                    amount=amount,
+                    paid_on=paid_on,
+                    applied=not reason,
+                    reason=reason,
+                )
+            )
             if reason:
-                rejected.append({**line, "reason": reason})
+                rejected += 1
                 continue
             invoice_confirm_payment(
-                invoice=invoice,
+                invoice=invoices[number],
                 paid_on=paid_on,
                 paid_amount=amount,
                 acting_user=acting_user,
                 payment_import=imp,
             )
-            applied.append(line)
+            applied += 1
+        PaymentImportRow.objects.bulk_create(settled)
+        file.report(MATCHING, (applied + rejected) / stage.rows)
     stage.drop()
-    imp.applied = applied
-    imp.rejected = rejected
-    imp.applied_count = len(applied)
-    imp.rejected_count = len(rejected)
-    imp.save(update_fields=["applied", "rejected", "applied_count", "rejected_count"])
+    imp.applied_count = applied
+    imp.rejected_count = rejected
+    imp.save(update_fields=["applied_count", "rejected_count"])
     audit_event(
         action="payments.imported",
         actor=acting_user,

@@ -264,6 +264,25 @@ def test_payment_upload_applies_matching_rows_and_lists_the_rest(client, clerk):
     assert refresh(b.invoice).state == InvoiceState.UNPAID
 
 
+def test_payment_import_page_shows_the_first_rows_of_a_long_list_with_the_count(
+    client, clerk, monkeypatch
+):
+    from fees.admin import payments as page
+    from fees.services import payments_import
+
+    monkeypatch.setattr(page, "SHOWN_ROWS", 2)
+    d = _today().isoformat()
+    content = (
+        "請求書番号,入金額,入金日\n" + "".join(f"1999-00000{i},1000,{d}\n" for i in range(5))
+    ).encode()
+    imp = payments_import(content=content, source_name="long.csv", acting_user=clerk)
+    client.force_login(clerk)
+    html = client.get(reverse("admin:fees_paymentimport_change", args=[imp.pk])).content.decode()
+    assert "先頭2行を表示しています(全5行)。" in html
+    assert "1999-000000" in html and "1999-000001" in html and "1999-000004" not in html
+    assert "該当する請求書がありません" in html
+
+
 def test_payment_upload_of_a_bad_file_lists_problems_and_applies_nothing(client, clerk):
     a = _loss_app(clerk)
     content = f"請求書番号,金額,入金日\n{a.invoice.number},1000,{_today()}\n".encode()

@@ -60,7 +60,7 @@ def test_matching_rows_are_applied_and_mismatches_listed_never_applied(clerk, su
     )
     imp = payments_import(content=content, source_name="furikomi.csv", acting_user=clerk)
     assert imp.applied_count == 2 and imp.rejected_count == 6
-    reasons = {(r["row"], r["number"]): r["reason"] for r in imp.rejected}
+    reasons = {(r.row, r.number): r.reason for r in imp.rejected_rows()}
     assert "一致しません" in reasons[(3, wrong.number)]
     assert "該当する請求書がありません" in reasons[(4, "2000-999999")]
     assert "免除済み" in reasons[(6, waived.number)]

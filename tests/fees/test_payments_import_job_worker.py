@@ -99,7 +99,7 @@ def test_a_worker_imports_a_large_payments_upload_and_refuses_a_bad_one(
     imp = PaymentImport.objects.get()
     assert job.result_id == imp.pk and (imp.row_count, imp.applied_count) == (ROWS + 2, 1)
     assert refresh(good).state == InvoiceState.PAID and imp.imported_by == clerk
-    double = [r["row"] for r in imp.rejected if r["number"] == good.number]
+    double = [r.row for r in imp.rejected_rows().filter(number=good.number)]
     assert double == [ROWS + 3]  # the same invoice again at the end of the file
     page = client.get(good_url).content.decode()
     assert job.summary in page and "hx-trigger" not in page

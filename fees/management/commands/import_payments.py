@@ -64,10 +64,10 @@ class Command(BaseCommand):
         progress("完了", 1.0)
         self.stdout.write(f"取込 #{imp.pk} {imp.source_name}: {imp.row_count}行")
         self.stdout.write(f"入金反映: {imp.applied_count}件")
-        for row in imp.applied:
+        for row in imp.applied_rows().iterator():
             self.stdout.write(
-                f"  {row['row']}行目 {row['number']} {row['amount']:,}円 {row['paid_on']}"
+                f"  {row.row}行目 {row.number} {row.amount:,}円 {row.paid_on:%Y-%m-%d}"
             )
         self.stdout.write(f"不一致(未反映): {imp.rejected_count}件")
-        for row in imp.rejected:
-            self.stdout.write(f"  {row['row']}行目 {row['number']}: {row['reason']}")
+        for row in imp.rejected_rows().iterator():
+            self.stdout.write(f"  {row.row}行目 {row.number}: {row.reason}")

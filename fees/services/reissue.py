@@ -23,13 +23,13 @@ from django.utils import timezone
 
 from certificates.lifecycle import certificate_require_return_after_change, normalize_number
 from certificates.models import Certificate, CertificateState, IssueReason, Route
-from certificates.paperwork import document_plan
 from certificates.rules import route_for_insured_type
 from certificates.selectors import person_terms
 from certificates.services import certificate_issue
 from core.models import audit_event
 from core.text_safety import check_texts
 from documents.models import DocumentKind, GeneratedDocument
+from documents.receivers import document_plan
 from members.models import Person
 from members.services import person_change_name
 

@@ -52,7 +52,7 @@ __all__ = [
 ]
 
 
-def _expected_route(person: Person) -> str:
+def expected_route(person: Person) -> str:
     """Applications come the way certificates go (certificates.rules' route): 自宅 households
     apply directly, the others via the employer."""
     route = route_for_insured_type(person.household_member.insured_type)
@@ -62,7 +62,7 @@ def _expected_route(person: Person) -> str:
 def _check_route(route: str, cert: Certificate) -> None:
     """The notice: 一般 households apply via the employer; 任意継続 households directly, on the
     society's own form. A mismatch is usually a wrong 証明書番号, so it is refused."""
-    expected = _expected_route(cert.person)
+    expected = expected_route(cert.person)
     if route not in ApplicationRoute.values:
         raise ValidationError(f"届出経路「{route}」は使えません(事業主経由 / 直接)")
     if route != expected:

@@ -19,22 +19,76 @@ def _today() -> date:
     return timezone.localdate()
 
 
-CERTIFICATE_HEADER = (
-    "証明書番号",
-    "記号",
-    "番号",
-    "枝番",
-    "氏名",
-    "氏名カナ",
-    "交付年月日",
-    "有効期限",
-    "交付事由",
-    "状態",
-    "送付先",
-    "高齢受給者証発効日",
-    "一部負担金割合",
-    "一括交付ID",
+# Each export's columns, said once: (header, the stored field it reads). 状態 is the stored state as of
+# today (Certificate.effective_state); a column with no field is computed by the rows function.
+CERTIFICATE_COLUMNS = (
+    ("証明書番号", "number"),
+    ("記号", "person__kigo"),
+    ("番号", "person__bango"),
+    ("枝番", "person__edaban"),
+    ("氏名", "printed_name"),
+    ("氏名カナ", "printed_name_kana"),
+    ("交付年月日", "issue_date"),
+    ("有効期限", "valid_until"),
+    ("交付事由", "reason"),
+    ("状態", "state"),
+    ("送付先", "route"),
+    # as stored: the issuing rules already left it empty when out of range
+    ("高齢受給者証発効日", "elderly_start"),
+    ("一部負担金割合", "copay_ratio"),
+    ("一括交付ID", "run_id"),
 )
+RETURNS_COLUMNS = (
+    ("証明書番号", "number"),
+    ("記号", "person__kigo"),
+    ("番号", "person__bango"),
+    ("枝番", "person__edaban"),
+    ("氏名", "printed_name"),
+    ("交付年月日", "issue_date"),
+    ("有効期限", "valid_until"),
+    ("状態", "state"),
+    ("状態の理由", "state_note"),
+    ("返却期限", "return_due"),
+    ("返却経路", "return_route"),
+    ("返却日", "returned_on"),
+    ("期限超過", None),
+)
+RUNS_COLUMNS = (
+    ("一括交付ID", "pk"),
+    ("状態", "state"),
+    ("基準日", "status_date"),
+    ("交付年月日", "issue_date"),
+    ("有効期限", "valid_until"),
+    ("作成者", "created_by__username"),
+    ("作成日時", "created_at"),
+    ("承認者", "approved_by__username"),
+    ("承認日時", "approved_at"),
+    ("実行者", "executed_by__username"),
+    ("実行開始", "started_at"),
+    ("完了日時", "finished_at"),
+    ("対象者数", "target_count"),
+    ("交付数", "issued_count"),
+)
+
+
+def _header(columns) -> tuple[str, ...]:
+    return tuple(header for header, _field in columns)
+
+
+def _stored(qs: QuerySet, columns) -> Iterator[list]:
+    """The stored columns' values, one list per row, in the columns' order."""
+    fields = [field for _header, field in columns if field]
+    for row in qs.values_list(*fields).iterator(chunk_size=CHUNK_SIZE):
+        yield list(row)
+
+
+def _index(columns, field: str) -> int:
+    return [f for _header, f in columns].index(field)
+
+
+CERTIFICATE_HEADER = _header(CERTIFICATE_COLUMNS)
+RETURNS_HEADER = _header(RETURNS_COLUMNS)
+RUNS_HEADER = _header(RUNS_COLUMNS)
 
 
 def _effective_state_of():
@@ -53,104 +107,22 @@ def _effective_state_of():
 
 def _certificate_rows(qs: QuerySet) -> Iterator[list]:
     state = _effective_state_of()
-    values = qs.values_list(
-        "number",
-        "person__kigo",
-        "person__bango",
-        "person__edaban",
-        "printed_name",
-        "printed_name_kana",
-        "issue_date",
-        "valid_until",
-        "reason",
-        "state",
-        "route",
-        "elderly_start",
-        "copay_ratio",
-        "run_id",
-    )
-    for (
-        number,
-        kigo,
-        bango,
-        edaban,
-        name,
-        kana,
-        issue_date,
-        valid_until,
-        reason,
-        stored_state,
-        route,
-        elderly_start,
-        copay_ratio,
-        run_id,
-    ) in values.iterator(chunk_size=CHUNK_SIZE):
-        yield [
-            number,
-            kigo,
-            bango,
-            edaban,
-            name,
-            kana,
-            issue_date,
-            valid_until,
-            reason,
-            state(stored_state, valid_until),
-            route,
-            elderly_start,  # as stored: the issuing rules already left it empty when out of range
-            copay_ratio,
-            run_id,
-        ]
-
-
-RETURNS_HEADER = (
-    "証明書番号",
-    "記号",
-    "番号",
-    "枝番",
-    "氏名",
-    "交付年月日",
-    "有効期限",
-    "状態",
-    "状態の理由",
-    "返却期限",
-    "返却経路",
-    "返却日",
-    "期限超過",
-)
+    at_state = _index(CERTIFICATE_COLUMNS, "state")
+    at_valid_until = _index(CERTIFICATE_COLUMNS, "valid_until")
+    for row in _stored(qs, CERTIFICATE_COLUMNS):
+        row[at_state] = state(row[at_state], row[at_valid_until])
+        yield row
 
 
 def _returns_rows(qs: QuerySet) -> Iterator[list]:
     state = _effective_state_of()
     today = _today()
-    values = qs.values_list(
-        "number",
-        "person__kigo",
-        "person__bango",
-        "person__edaban",
-        "printed_name",
-        "issue_date",
-        "valid_until",
-        "state",
-        "state_note",
-        "return_due",
-        "return_route",
-        "returned_on",
-    )
-    for (
-        number,
-        kigo,
-        bango,
-        edaban,
-        name,
-        issue_date,
-        valid_until,
-        stored_state,
-        note,
-        due,
-        route,
-        returned_on,
-    ) in values.iterator(chunk_size=CHUNK_SIZE):
+    at_state = _index(RETURNS_COLUMNS, "state")
+    at_valid_until = _index(RETURNS_COLUMNS, "valid_until")
+    at_due = _index(RETURNS_COLUMNS, "return_due")
+    at_returned_on = _index(RETURNS_COLUMNS, "returned_on")
+    for row in _stored(qs, RETURNS_COLUMNS):
+        stored_state, due, returned_on = row[at_state], row[at_due], row[at_returned_on]
         # Overdue (施行規則§51: within 5 days of the loss): still pending after the due date, or
         # received after it.
         if returned_on is not None:
@@ -159,60 +131,12 @@ def _returns_rows(qs: QuerySet) -> Iterator[list]:
             overdue = (
                 stored_state == CertificateState.RETURN_PENDING and due is not None and today > due
             )
-        yield [
-            number,
-            kigo,
-            bango,
-            edaban,
-            name,
-            issue_date,
-            valid_until,
-            state(stored_state, valid_until),
-            note,
-            due,
-            route,
-            returned_on,
-            overdue,
-        ]
-
-
-RUNS_HEADER = (
-    "一括交付ID",
-    "状態",
-    "基準日",
-    "交付年月日",
-    "有効期限",
-    "作成者",
-    "作成日時",
-    "承認者",
-    "承認日時",
-    "実行者",
-    "実行開始",
-    "完了日時",
-    "対象者数",
-    "交付数",
-)
+        row[at_state] = state(stored_state, row[at_valid_until])
+        yield [*row, overdue]
 
 
 def _runs_rows(qs: QuerySet) -> Iterator[list]:
-    values = qs.values_list(
-        "pk",
-        "state",
-        "status_date",
-        "issue_date",
-        "valid_until",
-        "created_by__username",
-        "created_at",
-        "approved_by__username",
-        "approved_at",
-        "executed_by__username",
-        "started_at",
-        "finished_at",
-        "target_count",
-        "issued_count",
-    )
-    for row in values.iterator(chunk_size=CHUNK_SIZE):
-        yield list(row)
+    yield from _stored(qs, RUNS_COLUMNS)
 
 
 CERTIFICATES = Dataset(

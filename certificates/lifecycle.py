@@ -191,46 +191,66 @@ def certificates_record_returns(
     never asked for, expired…), nothing is recorded and ReturnsError lists every such number with
     its reason, so a clerk fixes the list and submits it again without wondering which half went in.
     """
+    return returns_record(
+        Certificate.objects.select_related("person"),
+        numbers=numbers,
+        returned_on=returned_on,
+        acting_user=acting_user,
+        number_label="証明書番号",
+        action="certificate.returned",
+    )
+
+
+def returns_record(
+    queryset,
+    *,
+    numbers: Iterable[str],
+    returned_on: date,
+    acting_user,
+    number_label: str,
+    action: str,
+) -> list:
+    """The return of cards of one kind, by number: 資格確認書 (certificates_record_returns) and
+    高齢受給者証 (elderly.services.elderly_cards_record_returns) alike. All-or-nothing, with every
+    refused number and its reason in ReturnsError; one audit event `action` per card."""
+    thing = queryset.model._meta.verbose_name
     wanted = list(dict.fromkeys(normalize_number(n) for n in numbers if normalize_number(n)))
     if not wanted:
-        raise ValidationError("証明書番号が入力されていません")
+        raise ValidationError(f"{number_label}が入力されていません")
     if returned_on > timezone.localdate():
         raise ValidationError(f"返却日({returned_on:%Y-%m-%d})が未来の日付です")
-    certs = {
-        c.number: c
-        for c in Certificate.objects.select_for_update(of=("self",))
-        .select_related("person")
-        .filter(number__in=wanted)
+    cards = {
+        c.number: c for c in queryset.select_for_update(of=("self",)).filter(number__in=wanted)
     }
     problems: list[tuple[str, str]] = []
     for number in wanted:
-        cert = certs.get(number)
-        if cert is None:
-            problems.append((number, "該当する資格確認書がありません"))
-        elif cert.state != CertificateState.RETURN_PENDING:
-            when = f" ({cert.returned_on:%Y-%m-%d})" if cert.returned_on else ""
+        card = cards.get(number)
+        if card is None:
+            problems.append((number, f"該当する{thing}がありません"))
+        elif card.state != CertificateState.RETURN_PENDING:
+            when = f" ({card.returned_on:%Y-%m-%d})" if card.returned_on else ""
             problems.append(
-                (number, f"返却待ちではありません(状態: {cert.effective_state()}{when})")
+                (number, f"返却待ちではありません(状態: {card.effective_state()}{when})")
             )
     if problems:
         raise ReturnsError(problems)
     now = timezone.now()
     done = []
     for number in wanted:
-        cert = certs[number]
-        cert.state = CertificateState.RETURNED
-        cert.returned_on = returned_on
-        cert.state_changed_at = now
-        cert.save(update_fields=[*_STATE_FIELDS, "returned_on"])
+        card = cards[number]
+        card.state = CertificateState.RETURNED
+        card.returned_on = returned_on
+        card.state_changed_at = now
+        card.save(update_fields=[*_STATE_FIELDS, "returned_on"])
         audit_event(
-            action="certificate.returned",
+            action=action,
             actor=acting_user,
-            obj=cert,
-            number=cert.number,
+            obj=card,
+            number=card.number,
             returned_on=returned_on.isoformat(),
-            overdue=returned_on > cert.return_due,
+            overdue=returned_on > card.return_due,
         )
-        done.append(cert)
+        done.append(card)
     return done
 
 

@@ -18,13 +18,12 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from core.models import audit_event
-from documents.models import DocumentKind, GeneratedDocument
 from members.models import Person
 from members.services import person_correct_address
 
 from .lifecycle import ReturnsError, certificate_record_undeliverable, overdue_returns_q
 from .models import Certificate, CertificateState, ReturnedMail, ReturnReminder, Route
-from .paperwork import document_plan
+from .paperwork import letters
 
 __all__ = [
     "address_correct_and_resend",
@@ -60,9 +59,7 @@ def certificates_held() -> QuerySet[Certificate]:
 
 
 @transaction.atomic
-def returns_generate_reminders(
-    *, certificates: Iterable[Certificate], acting_user
-) -> list[GeneratedDocument]:
+def returns_generate_reminders(*, certificates: Iterable[Certificate], acting_user) -> list:
     """返却督促 letters: one PDF per 事業所 for returns via the employer (a letter per certificate, for
     the employer to hand over), one per household for direct returns (任意継続). Each certificate
     must still be 返却待ち; otherwise nothing is generated and the numbers are listed."""
@@ -102,10 +99,8 @@ def returns_generate_reminders(
             who = f"事業所 {employer.code} {employer.name}" if employer else "事業所不明"
         else:
             who = f"{household.kigo}・{household.bango} {household.name}(直接返却)"
-        doc = document_plan(
-            kind=DocumentKind.REMINDER,
-            label=f"返却督促 {who} {len(members)}件",
-            item_ids=[c.pk for c in members],
+        doc = letters().plan_reminder(
+            label=f"返却督促 {who} {len(members)}件", certificate_ids=[c.pk for c in members]
         )
         ReturnReminder.objects.bulk_create(
             ReturnReminder(certificate=c, document=doc, created_by=acting_user) for c in members
@@ -159,10 +154,9 @@ def address_correct_and_resend(
     resend = [c for c in held if c.effective_state(today) == CertificateState.ACTIVE]
     doc = None
     if resend:
-        doc = document_plan(
-            kind=DocumentKind.REPRINT,
+        doc = letters().plan_resend(
             label=f"再送(宛所不明→住所訂正) {addressee.kigo}・{addressee.bango} {addressee.name} {len(resend)}件",
-            item_ids=[c.pk for c in resend],
+            certificate_ids=[c.pk for c in resend],
         )
     ReturnedMail.objects.filter(certificate__in=held, resolved_at__isnull=True).update(
         resolved_at=timezone.now(), resolved_by=acting_user, document=doc

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import BooleanField, Count, ExpressionWrapper, IntegerField, Value
 from django.utils import timezone
 
 from core.db import analyze, analyze_if_stale
 from core.models import audit_event
-from core.roles import CLERK, SUPERVISOR, user_has_role
+from core.roles import CLERK, SUPERVISOR, require_role, require_second_person
 from members.models import Person, RegistrationStatus
 
 from . import issue_sql, retire_sql, rules
@@ -201,14 +201,6 @@ def certificate_issue(
 ISSUE_BATCH = 20_000  # certificates per committed batch (about a second each at 1.2M persons)
 
 
-def _require_role(user, *roles: str, action: str) -> None:
-    if user is None or not any(user_has_role(user, r) for r in roles):
-        name = getattr(user, "username", "(なし)")
-        raise PermissionDenied(
-            f"ユーザー「{name}」には{'・'.join(roles)}の権限がないため{action}できません"
-        )
-
-
 def run_dates_validate(*, status_date: date, issue_date: date, valid_until: date) -> None:
     """The dates of a run (command, admin form, 「交付判定」): the only place they are checked."""
     if valid_until < issue_date:
@@ -277,7 +269,7 @@ def run_create(
     *, status_date: date, issue_date: date, valid_until: date, acting_user
 ) -> IssuanceRun:
     """Freeze the target list of a new run (the preview the approver sees) with its summary."""
-    _require_role(acting_user, CLERK, SUPERVISOR, action="一括交付を作成")
+    require_role(acting_user, CLERK, SUPERVISOR, action="一括交付を作成")
     run_dates_validate(status_date=status_date, issue_date=issue_date, valid_until=valid_until)
     analyze_if_stale(Person, RegistrationStatus, Certificate)  # issue 18: right after an import
     # Refuse while an approved run waits or is still issuing: its certificates would make this
@@ -357,12 +349,8 @@ def run_approve(*, run: IssuanceRun, acting_user) -> IssuanceRun:
             f"一括交付 #{run.pk} は「{run.get_state_display()}」のため承認できません"
             "（承認できるのは作成状態のみ）"
         )
-    _require_role(acting_user, SUPERVISOR, action="一括交付を承認")
-    if acting_user.pk == run.created_by_id:
-        raise PermissionDenied(
-            f"一括交付 #{run.pk} を作成した「{acting_user.username}」は承認できません"
-            "（作成者以外の承認者が承認してください）"
-        )
+    require_role(acting_user, SUPERVISOR, action="一括交付を承認")
+    require_second_person(acting_user, prepared_by_id=run.created_by_id, what=f"一括交付 #{run.pk}")
     _refuse_stale(run, action="承認")
     pending = (
         IssuanceRun.objects.exclude(pk=run.pk)
@@ -598,7 +586,7 @@ def run_execute_begin(*, run: IssuanceRun, acting_user=None) -> IssuanceRun:
     """Check that the run may be executed by this user and mark it 実行中 (or resume it). The
     admin calls this in the request, so refusals reach the clerk, then issues in a task."""
     if acting_user is not None:
-        _require_role(acting_user, SUPERVISOR, action="一括交付を実行")
+        require_role(acting_user, SUPERVISOR, action="一括交付を実行")
     return _run_start(run_id=run.pk, acting_user=acting_user)
 
 

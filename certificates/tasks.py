@@ -55,13 +55,3 @@ def issue_run(run_id: int, user_id: int | None = None) -> int:
 
     user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
     return run_issue_remaining(run_id=run_id, acting_user=user).issued_count
-
-
-# The task kept its name from before the after-issue documents moved here from the fees app, so a
-# message queued by the previous release is still understood by a new worker.
-@shared_task(name="fees.tasks.render_after_issue_document", ignore_result=True, acks_late=True)
-def render_after_issue_document(document_id: int) -> None:
-    """Render a planned 請求書 / 返却督促 / 再交付 / 再印刷 document. Idempotent (a stored one is left)."""
-    from .paperwork import document_render
-
-    document_render(document_id)

@@ -16,7 +16,9 @@ from django.db.models.functions import TruncMonth
 from django.urls import reverse
 from django.utils import timezone
 
-RECOVERY_DAYS_SHORT = 5  # the notice: 資格喪失後5日以内に返却
+from certificates.lifecycle import RETURN_DAYS
+
+RECOVERY_DAYS_SHORT = RETURN_DAYS  # the notice: 資格喪失後5日以内に返却 (its one home)
 RECOVERY_DAYS_MONTH = 30  # "within a month" counted as 30 days after the loss
 
 
@@ -43,52 +45,21 @@ def today_items(user, *, today: date | None = None) -> list[Item]:
     today = today or timezone.localdate()
     items: list[Item] = []
     if user.has_perm("certificates.view_issuancerun"):
-        if user.has_perm("certificates.approve_issuancerun"):
-            waiting = IssuanceRun.objects.filter(state=RunState.CREATED).exclude(created_by=user)
-            items.append(
-                Item(
-                    "承認待ちの一括交付",
-                    waiting.count(),
-                    _url(
-                        "admin:certificates_issuancerun_changelist",
-                        f"state__exact={RunState.CREATED}",
-                    ),
-                    attention=True,
-                )
-            )
-        if user.has_perm("certificates.execute_issuancerun"):
-            items.append(
-                Item(
-                    "実行待ちの一括交付",
-                    IssuanceRun.objects.filter(state=RunState.APPROVED).count(),
-                    _url(
-                        "admin:certificates_issuancerun_changelist",
-                        f"state__exact={RunState.APPROVED}",
-                    ),
-                    attention=True,
-                )
-            )
-        items.append(
-            Item(
-                "印刷未了の一括交付",
-                IssuanceRun.objects.filter(state=RunState.PRINT_INCOMPLETE).count(),
-                _url(
-                    "admin:certificates_issuancerun_changelist",
-                    f"state__exact={RunState.PRINT_INCOMPLETE}",
-                ),
-                attention=True,
-            )
+        # (label, the runs' state, the right needed to act on them besides viewing)
+        run_queues = (
+            ("承認待ちの一括交付", RunState.CREATED, "certificates.approve_issuancerun"),
+            ("実行待ちの一括交付", RunState.APPROVED, "certificates.execute_issuancerun"),
+            ("印刷未了の一括交付", RunState.PRINT_INCOMPLETE, None),
+            ("失敗した一括交付", RunState.FAILED, None),
         )
-        items.append(
-            Item(
-                "失敗した一括交付",
-                IssuanceRun.objects.filter(state=RunState.FAILED).count(),
-                _url(
-                    "admin:certificates_issuancerun_changelist", f"state__exact={RunState.FAILED}"
-                ),
-                attention=True,
-            )
-        )
+        for label, state, right in run_queues:
+            if right and not user.has_perm(right):
+                continue
+            runs = IssuanceRun.objects.filter(state=state)
+            if state == RunState.CREATED:  # four eyes: nobody approves their own run
+                runs = runs.exclude(created_by=user)
+            url = _url("admin:certificates_issuancerun_changelist", f"state__exact={state}")
+            items.append(Item(label, runs.count(), url, attention=True))
     if user.has_perm("elderly.view_elderlybatch"):
         # The 高齢受給者証 the nightly job listed (its day's events), awaiting a second person.
         from elderly.models import BatchState, ElderlyEvent

@@ -13,6 +13,7 @@ after migrate and other apps keep adding models).
 from django.apps import apps as django_apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
+from django.core.exceptions import PermissionDenied
 
 CLERK = "事務担当"
 SUPERVISOR = "承認者"
@@ -105,6 +106,26 @@ def sync_role_permissions(**_kwargs) -> None:
 
 def user_has_role(user, role: str) -> bool:
     return user.is_active and user.groups.filter(name=role).exists()
+
+
+def require_role(user, *roles: str, action: str) -> None:
+    """A service's check that the acting user holds one of `roles` to do `action` (PermissionDenied
+    naming the user, the roles and the act)."""
+    if user is None or not any(user_has_role(user, r) for r in roles):
+        name = getattr(user, "username", "(なし)")
+        raise PermissionDenied(
+            f"ユーザー「{name}」には{'・'.join(roles)}の権限がないため{action}できません"
+        )
+
+
+def require_second_person(user, *, prepared_by_id: int | None, what: str) -> None:
+    """Four eyes: whoever prepared `what` (a run, a 交付リスト) does not approve it. Something prepared
+    by no user (a nightly job) may be approved by any approver."""
+    if prepared_by_id is not None and prepared_by_id == user.pk:
+        raise PermissionDenied(
+            f"{what} を作成した「{user.username}」は承認できません"
+            "（作成者以外の承認者が承認してください）"
+        )
 
 
 def user_for_role(username: str, *roles: str):

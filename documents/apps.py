@@ -7,9 +7,13 @@ class DocumentsConfig(AppConfig):
 
     def ready(self) -> None:
         # Hooks into certificates, registered here so that certificates never imports this app.
+        from certificates.paperwork import register_letters
         from certificates.signals import run_issued
 
+        from .receivers import AfterIssueLetters
+
         run_issued.connect(_schedule_run_documents, dispatch_uid="documents.run_issued")
+        register_letters(AfterIssueLetters())
 
 
 def _schedule_run_documents(sender, *, run_id: int, **kwargs) -> None:

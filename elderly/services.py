@@ -15,17 +15,17 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
-from certificates.lifecycle import RETURN_DAYS, normalize_number, return_route_for
+from certificates.lifecycle import RETURN_DAYS, return_route_for, returns_record
 from certificates.models import Certificate, CertificateState
 from certificates.rules import copay_ratio_on
 from core.models import AuditEvent, NumberSequence, audit_event
-from core.roles import CLERK, SUPERVISOR, user_has_role
+from core.roles import CLERK, SUPERVISOR, require_role, require_second_person
 from core.text_safety import check_texts
 from members.dates import fiscal_year, month_end
 from members.models import IncomeBasisApplication, Person, Relationship
@@ -41,14 +41,6 @@ from .models import (
 logger = logging.getLogger(__name__)
 
 NUMBER_DIGITS = 7
-
-
-def _require_role(user, *roles: str, action: str) -> None:
-    if user is None or not any(user_has_role(user, r) for r in roles):
-        name = getattr(user, "username", "(なし)")
-        raise PermissionDenied(
-            f"ユーザー「{name}」には{'・'.join(roles)}の権限がないため{action}できません"
-        )
 
 
 # --- 基準収入額適用 ------------------------------------------------------------------------------
@@ -99,7 +91,7 @@ def income_basis_record(
     acting_user,
 ) -> IncomeBasisApplication:
     """Record a 基準収入額適用 decision for a 被保険者 (a clerk, on the member's application)."""
-    _require_role(acting_user, CLERK, SUPERVISOR, action="基準収入額適用を記録")
+    require_role(acting_user, CLERK, SUPERVISOR, action="基準収入額適用を記録")
     check_texts({"備考": note}, multiline=frozenset({"備考"}))
     # The member's row lock serialises two clerks recording for the same household.
     member = Person.objects.select_for_update().get(pk=member.pk)
@@ -131,7 +123,7 @@ def income_basis_end(
     *, application: IncomeBasisApplication, valid_to: date, acting_user
 ) -> IncomeBasisApplication:
     """End a 基準収入額適用 (its last day): from the next day the household's ratio is re-decided."""
-    _require_role(acting_user, CLERK, SUPERVISOR, action="基準収入額適用を終了")
+    require_role(acting_user, CLERK, SUPERVISOR, action="基準収入額適用を終了")
     app = IncomeBasisApplication.objects.select_for_update().get(pk=application.pk)
     Person.objects.select_for_update().get(pk=app.member_id)
     income_basis_validate(
@@ -401,7 +393,7 @@ def elderly_events_prepare(*, today: date, acting_user=None) -> ElderlyBatch | N
     not listed again, and a person with a line awaiting approval is left for it. None when there is
     nothing new."""
     if acting_user is not None:
-        _require_role(acting_user, CLERK, SUPERVISOR, action="高齢受給者証の交付リストを作成")
+        require_role(acting_user, CLERK, SUPERVISOR, action="高齢受給者証の交付リストを作成")
     found = detect_events(today=today)
     listed = set(
         ElderlyEvent.objects.filter(person_id__in=[f.person.pk for f in found]).values_list(
@@ -494,12 +486,10 @@ def elderly_batch_approve(*, batch: ElderlyBatch, acting_user) -> ElderlyBatch:
         raise ValidationError(
             f"交付リスト #{batch.pk} は「{batch.get_state_display()}」のため承認できません"
         )
-    _require_role(acting_user, SUPERVISOR, action="高齢受給者証の交付を承認")
-    if batch.prepared_by_id is not None and batch.prepared_by_id == acting_user.pk:
-        raise PermissionDenied(
-            f"交付リスト #{batch.pk} を作成した「{acting_user.username}」は承認できません"
-            "(作成者以外の承認者が承認してください)"
-        )
+    require_role(acting_user, SUPERVISOR, action="高齢受給者証の交付を承認")
+    require_second_person(
+        acting_user, prepared_by_id=batch.prepared_by_id, what=f"交付リスト #{batch.pk}"
+    )
     today = timezone.localdate()
     events = list(
         ElderlyEvent.objects.select_for_update(of=("self",))
@@ -648,35 +638,21 @@ def _approve_as_certificates(batch, due: list[ElderlyEvent], *, skipped: int, us
 
 def _supersede(card: ElderlyCard, *, from_day: date, today: date, acting_user) -> None:
     """The replaced card is recovered like a certificate: 返却待ち from the day the new one takes
-    effect, due 5 days after that day (or after today, when the new one is issued afterwards), by
-    the household's route (施行規則§51 applied to the 高齢受給者証)."""
+    effect, due 5 days after that day (or after today, when the new one is issued afterwards)."""
     card = ElderlyCard.objects.select_for_update().get(pk=card.pk)
     if card.state != CertificateState.ACTIVE:
         return
-    if card.valid_until < from_day:
-        # It ends before its successor starts (the yearly re-determination): nothing to recover.
-        card.state = CertificateState.NO_RETURN
-        card.state_note = "有効期限切れ(次の証へ)"
-        card.state_changed_at = timezone.now()
-        card.save(update_fields=["state", "state_note", "state_changed_at", "updated_at"])
-        return
-    card.state = CertificateState.RETURN_PENDING
-    card.superseded_from = from_day
-    card.return_due = max(from_day, today) + timedelta(days=RETURN_DAYS)
-    card.return_route = return_route_for(card.person)
-    card.state_note = "新しい高齢受給者証の交付"
-    card.state_changed_at = timezone.now()
-    card.save(
-        update_fields=[
-            "state",
-            "superseded_from",
-            "return_due",
-            "return_route",
-            "state_note",
-            "state_changed_at",
-            "updated_at",
-        ]
+    # It ends before its successor starts (the yearly re-determination): nothing to recover.
+    returns = card.valid_until >= from_day
+    _card_end(
+        card,
+        from_day=from_day,
+        due_from=max(from_day, today),
+        returns=returns,
+        note="新しい高齢受給者証の交付" if returns else "有効期限切れ(次の証へ)",
     )
+    if not returns:
+        return
     audit_event(
         action="elderly_card.return_required",
         actor=acting_user,
@@ -686,6 +662,36 @@ def _supersede(card: ElderlyCard, *, from_day: date, today: date, acting_user) -
         return_due=card.return_due.isoformat(),
         return_route=card.return_route,
     )
+
+
+_CARD_END_FIELDS = [
+    "state",
+    "state_note",
+    "superseded_from",
+    "return_due",
+    "return_route",
+    "state_changed_at",
+    "updated_at",
+]
+
+
+def _card_end(
+    card: ElderlyCard, *, from_day: date, due_from: date, returns: bool, note: str
+) -> None:
+    """A card stops being its holder's on `from_day` (a new card, a loss of qualification): it is
+    returned like a certificate (施行規則§51 applied to the 高齢受給者証) — 返却待ち, due RETURN_DAYS
+    after `due_from`, by the household's route — or, when it ended before (`returns` false), it needs
+    no return. `note` is the state's reason."""
+    if returns:
+        card.state = CertificateState.RETURN_PENDING
+        card.superseded_from = from_day
+        card.return_due = due_from + timedelta(days=RETURN_DAYS)
+        card.return_route = return_route_for(card.person)
+    else:
+        card.state = CertificateState.NO_RETURN
+    card.state_note = note
+    card.state_changed_at = timezone.now()
+    card.save(update_fields=_CARD_END_FIELDS)
 
 
 def _render_and_store(batch: ElderlyBatch, cards: list[ElderlyCard]) -> None:
@@ -718,40 +724,16 @@ def _store_pdf(batch: ElderlyBatch, pdf: bytes, skipped) -> None:
 def elderly_cards_record_returns(
     *, numbers: list[str], returned_on: date, acting_user
 ) -> list[ElderlyCard]:
-    """Record received 高齢受給者証 (all or nothing, like certificates_record_returns)."""
-    _require_role(acting_user, CLERK, SUPERVISOR, action="高齢受給者証の返却を記録")
-    wanted = list(dict.fromkeys(normalize_number(n) for n in numbers if normalize_number(n)))
-    if not wanted:
-        raise ValidationError("高齢受給者証番号が入力されていません")
-    if returned_on > timezone.localdate():
-        raise ValidationError(f"返却日({returned_on:%Y-%m-%d})が未来の日付です")
-    cards = {c.number: c for c in ElderlyCard.objects.select_for_update().filter(number__in=wanted)}
-    problems = []
-    for number in wanted:
-        card = cards.get(number)
-        if card is None:
-            problems.append(f"{number}: 該当する高齢受給者証がありません")
-        elif card.state != CertificateState.RETURN_PENDING:
-            problems.append(f"{number}: 返却待ちではありません(状態: {card.effective_state()})")
-    if problems:
-        raise ValidationError(problems)
-    done = []
-    for number in wanted:
-        card = cards[number]
-        card.state = CertificateState.RETURNED
-        card.returned_on = returned_on
-        card.state_changed_at = timezone.now()
-        card.save(update_fields=["state", "returned_on", "state_changed_at", "updated_at"])
-        audit_event(
-            action="elderly_card.returned",
-            actor=acting_user,
-            obj=card,
-            number=number,
-            returned_on=returned_on.isoformat(),
-            overdue=returned_on > card.return_due,
-        )
-        done.append(card)
-    return done
+    """Record received 高齢受給者証 (all or nothing, the rule of certificates_record_returns)."""
+    require_role(acting_user, CLERK, SUPERVISOR, action="高齢受給者証の返却を記録")
+    return returns_record(
+        ElderlyCard.objects.all(),
+        numbers=numbers,
+        returned_on=returned_on,
+        acting_user=acting_user,
+        number_label="高齢受給者証番号",
+        action="elderly_card.returned",
+    )
 
 
 @transaction.atomic
@@ -771,26 +753,13 @@ def elderly_cards_apply_losses(*, today: date, acting_user=None) -> list[Elderly
         .order_by("pk")
     ):
         lost_on = card.person.lost_on
-        if card.valid_until < lost_on or card.valid_until < today:
-            card.state = CertificateState.NO_RETURN
-            card.state_note = "有効期限切れ"
-        else:
-            card.state = CertificateState.RETURN_PENDING
-            card.superseded_from = lost_on
-            card.return_due = lost_on + timedelta(days=RETURN_DAYS)
-            card.return_route = return_route_for(card.person)
-            card.state_note = "資格喪失"
-        card.state_changed_at = timezone.now()
-        card.save(
-            update_fields=[
-                "state",
-                "state_note",
-                "superseded_from",
-                "return_due",
-                "return_route",
-                "state_changed_at",
-                "updated_at",
-            ]
+        returns = not (card.valid_until < lost_on or card.valid_until < today)
+        _card_end(
+            card,
+            from_day=lost_on,
+            due_from=lost_on,
+            returns=returns,
+            note="資格喪失" if returns else "有効期限切れ",
         )
         audit_event(
             action="elderly_card.return_required",

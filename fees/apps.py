@@ -7,9 +7,9 @@ class FeesConfig(AppConfig):
 
     def ready(self):
         # Hooks into the other apps, registered here so that none of them imports this one.
-        from certificates.paperwork import register_renderer
         from core.exports import register_dataset
         from documents.models import DocumentKind
+        from documents.receivers import register_renderer
 
         from .exports import invoices_dataset
         from .paperwork import render_invoice

@@ -1,5 +1,5 @@
 """The 請求書 (reissue fee invoice): its data for documents.render and its renderer, registered with the
-after-issue documents (certificates.paperwork.register_renderer) from FeesConfig.ready."""
+after-issue documents (documents.receivers.register_renderer) from FeesConfig.ready."""
 
 from __future__ import annotations
 

@@ -22,9 +22,9 @@ from .models import Person, RegistrationStatus
 
 def application_route_for(person: Person) -> str:
     """届出経路 of the household, as fees.services checks it (its one home)."""
-    from fees.services import _expected_route
+    from fees.services import expected_route
 
-    return _expected_route(person)
+    return expected_route(person)
 
 
 def may_reprint(user) -> bool:

@@ -699,7 +699,7 @@ def reissue(a) -> None:
 
     from certificates.models import Certificate
     from core.roles import CLERK, user_for_role
-    from fees.services import _expected_route, reissue_application_receive_change
+    from fees.services import expected_route, reissue_application_receive_change
 
     clerk = user_for_role("clerk", CLERK)
     today = date.fromisoformat(a.date)
@@ -718,7 +718,7 @@ def reissue(a) -> None:
         started = time.perf_counter()
         reissue_application_receive_change(
             certificate=cert,
-            route=_expected_route(cert.person),  # the 届出経路 the household uses
+            route=expected_route(cert.person),  # the 届出経路 the household uses
             received_on=today,
             issue_date=today,
             acting_user=clerk,

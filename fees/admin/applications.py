@@ -9,13 +9,13 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from certificates.paperwork import document_rerender
 from core.admin_pages import FormPageMixin, ReadOnlyMixin, next_url
 from core.admin_pages import error_messages as _messages
 from core.admin_pages import prefill as _prefill
 from documents.links import document_link
 from documents.links import pdf_view_link as _pdf_view_link
 from documents.models import DocumentState
+from documents.receivers import document_rerender
 from members.karte import karte_link
 
 from .. import services

@@ -8,8 +8,8 @@ Importers use `fees.services.<name>`; the names below are the public ones.
 from .invoices import invoice_confirm_payment, invoice_waive
 from .payments import payments_import
 from .reissue import (
-    _expected_route,
     certificate_find,
+    expected_route,
     reissue_application_cancel,
     reissue_application_issue,
     reissue_application_receive_change,
@@ -17,8 +17,8 @@ from .reissue import (
 )
 
 __all__ = [
-    "_expected_route",
     "certificate_find",
+    "expected_route",
     "invoice_confirm_payment",
     "invoice_waive",
     "payments_import",

@@ -10,10 +10,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from certificates.paperwork import document_plan
 from core.models import NumberSequence, audit_event
 from core.text_safety import check_texts
 from documents.models import DocumentKind
+from documents.receivers import document_plan
 from members.dates import fiscal_year
 
 from ..models import (

@@ -23,13 +23,13 @@ from django.utils import timezone
 
 from certificates.lifecycle import certificate_require_return_after_change, normalize_number
 from certificates.models import Certificate, CertificateState, IssueReason, Route
-from certificates.paperwork import document_plan
 from certificates.rules import route_for_insured_type
 from certificates.selectors import person_terms
 from certificates.services import certificate_issue
 from core.models import audit_event
 from core.text_safety import check_texts
 from documents.models import DocumentKind, GeneratedDocument
+from documents.receivers import document_plan
 from members.models import Person
 from members.services import person_change_name
 
@@ -52,7 +52,7 @@ __all__ = [
 ]
 
 
-def _expected_route(person: Person) -> str:
+def expected_route(person: Person) -> str:
     """Applications come the way certificates go (certificates.rules' route): 自宅 households
     apply directly, the others via the employer."""
     route = route_for_insured_type(person.household_member.insured_type)
@@ -62,7 +62,7 @@ def _expected_route(person: Person) -> str:
 def _check_route(route: str, cert: Certificate) -> None:
     """The notice: 一般 households apply via the employer; 任意継続 households directly, on the
     society's own form. A mismatch is usually a wrong 証明書番号, so it is refused."""
-    expected = _expected_route(cert.person)
+    expected = expected_route(cert.person)
     if route not in ApplicationRoute.values:
         raise ValidationError(f"届出経路「{route}」は使えません(事業主経由 / 直接)")
     if route != expected:

@@ -401,10 +401,13 @@ atexit.register(_dispose)
 
 
 def warm_up() -> None:
-    """Build the singletons and load the cmaps now (Celery worker_process_init)."""
-    from .fonts import load_cmaps
+    """Build the singletons and load the cmaps and the advance widths (documents/fitting.py) now
+    (Celery worker_process_init)."""
+    from .fitting import BOXES
+    from .fonts import load_advances, load_cmaps
 
     load_cmaps()
+    load_advances({path for box in BOXES.values() for path in box.fonts})
     engine()
 
 

@@ -29,11 +29,12 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import BinaryIO
 
 import jaconv
 
-from core.text_safety import codepoint, contains_my_number, forbidden_control
+from core.text_safety import MY_NUMBER_LENGTH, codepoint, contains_my_number, forbidden_control
 
 from .dates import late_elderly_start
 from .models import (
@@ -334,6 +335,13 @@ def nfkc(value: str) -> str:
     return unicodedata.normalize("NFKC", value).strip()
 
 
+# Pure conversions of a cell, cached: a register repeats the same dates and kana readings over and
+# over (a million rows hold a few tens of thousands of distinct birth dates); bounded, so a file of
+# only distinct values costs a fixed few megabytes. A refusal (ValueError) is never cached.
+_CELL_CACHE = 1 << 16
+
+
+@lru_cache(maxsize=_CELL_CACHE)
 def parse_date(value: str) -> date:
     """YYYY-MM-DD or YYYY/MM/DD (Excel writes 2025/4/1). Raises ValueError with a Japanese message."""
     m = _DATE.match(nfkc(value))
@@ -345,6 +353,7 @@ def parse_date(value: str) -> date:
         raise ValueError(f"{_shown(value)}は存在しない日付です") from None
 
 
+@lru_cache(maxsize=_CELL_CACHE)
 def normalize_kana(value: str) -> str:
     """氏名カナ as stored: half-width kana → full-width, hiragana → katakana, spaces full-width.
     Raises ValueError when anything but katakana, spaces and ー remains."""
@@ -431,6 +440,8 @@ def _check_cells(
     """Width and My Number checks; returns the row as a dict when it can be validated further."""
     if len(cells) != len(columns):
         return None, [RowError(line, None, f"列数が{len(cells)}です（ヘッダーは{len(columns)}列）")]
+    # (only a cell as long as a My Number can hold one; only a row that is not all printable text
+    # can hold a control character: most rows are checked with two cheap passes)
     errors = [
         RowError(
             line,
@@ -438,18 +449,19 @@ def _check_cells(
             "個人番号（マイナンバー）と思われる12桁の番号があります。個人番号は取り込めません（値は表示しません）",
         )
         for column, value in zip(columns, cells, strict=True)
-        if looks_like_my_number(value)
+        if len(value) >= MY_NUMBER_LENGTH and contains_my_number(value)
     ]
-    errors += [
-        RowError(
-            line,
-            column,
-            f"使用できない制御文字または文字の向きを変える記号({codepoint(bad)})があります"
-            "(値は表示しません)",
-        )
-        for column, value in zip(columns, cells, strict=True)
-        if (bad := forbidden_control(value)) is not None
-    ]
+    if not "".join(cells).isprintable():
+        errors += [
+            RowError(
+                line,
+                column,
+                f"使用できない制御文字または文字の向きを変える記号({codepoint(bad)})があります"
+                "(値は表示しません)",
+            )
+            for column, value in zip(columns, cells, strict=True)
+            if (bad := forbidden_control(value)) is not None
+        ]
     return dict(zip(columns, cells, strict=True)), errors
 
 

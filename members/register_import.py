@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 
 from django.db import connection, transaction
 from django.db.models.expressions import RawSQL
@@ -56,7 +57,6 @@ from .importing import (
     import_loss_reason,
 )
 from .models import (
-    HOUSEHOLD_PENDING,
     Employer,
     LossReason,
     Person,
@@ -64,7 +64,6 @@ from .models import (
     RegistrationStatus,
     RegistrationStatusValue,
     Relationship,
-    persons_settle_households,
 )
 from .signals import persons_lost, registration_snapshot_imported
 from .staging import (
@@ -72,6 +71,7 @@ from .staging import (
     Stage,
     distinct,
     execute,
+    numbered,
     param_date,
     param_datetime,
     qn,
@@ -130,7 +130,6 @@ _MEMBER_STAGE = (
 )
 _MEMBER_STAGE_FILLED = (
     ("person_id", "int"),
-    ("employer_id", "int"),
     ("prev_lost_on", "date"),
     ("kind", "text"),  # NULL = new, 'update', 'skip'
 )
@@ -190,6 +189,7 @@ class MembersImportSummary:
     preview: list[tuple[int, str, Person]] = field(default_factory=list, repr=False)
 
 
+@lru_cache(maxsize=1 << 16)  # a pure function of the date; a register repeats its birth dates
 def _derived_dates(birth_date: date) -> tuple[date, date]:
     """age_cover_until and elderly_from of a row (the household is settled after the merge)."""
     derived = derived_person_fields(birth_date=birth_date, member_id=None, pk=None)
@@ -371,11 +371,16 @@ def _merge_employers(stage: Stage, now) -> tuple[int, int]:
             ORDER BY w.code""",  # noqa: S608
         params,
     )
-    execute(
-        f"""UPDATE {s} SET employer_id = e.id FROM {emp} e
-            WHERE {s}.employer_code <> '' AND e.code = {s}.employer_code"""  # noqa: S608
-    )
     return created, renamed
+
+
+def _staged(alias: str, column: str) -> str:
+    """A person column as the stage row `alias` gives it: the 事業所 is looked up by its code (the
+    事業所 merged just before), every other column is the stage's own."""
+    if column == "employer_id":
+        emp = qn(Employer._meta.db_table)
+        return f"(SELECT e.id FROM {emp} e WHERE e.code = NULLIF({alias}.employer_code, ''))"  # noqa: S608
+    return f"{alias}.{qn(column)}"
 
 
 def _history_insert(select_from: str, where: str, params: list, *, kind: str, now, user, reason):
@@ -411,45 +416,54 @@ def _history_insert(select_from: str, where: str, params: list, *, kind: str, no
 
 
 def _insert_new_persons(stage: Stage, now, user) -> int:
+    """New persons, set-wise: 本人 first, each written with their own id as their household
+    (staging.numbered hands the ids out in the INSERT), then 家族 pointing at their 本人."""
     s = stage.table
     person = qn(Person._meta.db_table)
     fields = [f for f in Person._meta.concrete_fields if not f.primary_key]
     from_stage = {c for c, _ in _MEMBER_STAGE} | {"employer_id"}
     inserted = 0
     for relationship in (Relationship.SELF, Relationship.DEPENDENT):
+        is_self = relationship == Relationship.SELF
         exprs, params = [], []
         for f in fields:
             if f.attname in ("member_id", "household_id"):
-                if relationship == Relationship.SELF:
-                    if f.attname == "household_id":
-                        # their own household, once their id exists (persons_settle_households)
-                        exprs.append("%s")
-                        params.append(HOUSEHOLD_PENDING)
-                        continue
-                    exprs.append("NULL")
+                if is_self:
+                    exprs.append("s.new_id" if f.attname == "household_id" else "NULL")
                 else:
-                    exprs.append(
-                        f"(SELECT h.id FROM {person} h WHERE h.kigo = s.kigo"  # noqa: S608
-                        " AND h.bango = s.bango AND h.relationship = %s)"
-                    )
-                    params.append(Relationship.SELF)
+                    exprs.append("h.id")  # their 本人, stored or just inserted
             elif f.attname in ("lost_on", "loss_reason"):
                 # a loss in the file is recorded afterwards, as person_record_loss does
                 exprs.append("%s")
                 params.append(None if f.attname == "lost_on" else "")
             elif f.attname in from_stage:
-                exprs.append(f"s.{qn(f.attname)}")
+                exprs.append(_staged("s", f.attname))
             elif f.attname in ("created_at", "updated_at"):
                 exprs.append("%s")
                 params.append(param_datetime(now))
             else:
                 exprs.append("%s")
                 params.append(f.get_db_prep_save(f.get_default(), connection))
+        columns = [qn(f.column) for f in fields]
+        new_rows = f"SELECT * FROM {s} WHERE kind IS NULL AND relationship = %s"  # noqa: S608
+        if is_self:
+            columns.insert(0, qn(Person._meta.pk.column))
+            exprs.insert(0, "s.new_id")
+            source = f"({numbered(Person, new_rows, order='line')}) s"
+            order = "s.new_id"
+            joined = []
+        else:
+            # (the checks refused a 家族 whose 本人 is neither in the file nor stored)
+            source = (
+                f"({new_rows}) s JOIN {person} h"  # noqa: S608
+                " ON h.kigo = s.kigo AND h.bango = s.bango AND h.relationship = %s"
+            )
+            order = "s.line"
+            joined = [Relationship.SELF]
         inserted += execute(
-            f"INSERT INTO {person} ({', '.join(qn(f.column) for f in fields)}) "  # noqa: S608
-            f"SELECT {', '.join(exprs)} FROM {s} s "
-            "WHERE s.kind IS NULL AND s.relationship = %s ORDER BY s.line",
-            [*params, relationship],
+            f"INSERT INTO {person} ({', '.join(columns)}) "  # noqa: S608
+            f"SELECT {', '.join(exprs)} FROM {source} ORDER BY {order}",
+            [*params, relationship, *joined],
         )
     _history_insert(
         f"{s} s JOIN {person} p ON {_key_join('p', 's')}",
@@ -460,14 +474,13 @@ def _insert_new_persons(stage: Stage, now, user) -> int:
         user=user,
         reason=_IMPORT_REASON,
     )
-    persons_settle_households()
     return inserted
 
 
 def _update_persons(stage: Stage, now, user) -> int:
     s = stage.table
     person = qn(Person._meta.db_table)
-    sets = ", ".join(f"{qn(f)} = s.{qn(f)}" for f in (*_PERSON_FIELDS, *_DERIVED_DATES))
+    sets = ", ".join(f"{qn(f)} = {_staged('s', f)}" for f in (*_PERSON_FIELDS, *_DERIVED_DATES))
     updated = execute(
         f"UPDATE {person} SET {sets}, updated_at = %s FROM {s} s "  # noqa: S608
         f"WHERE s.kind = 'update' AND {person}.id = s.person_id",
@@ -689,7 +702,7 @@ def members_import(
     summary.employers_created, summary.employers_updated = _merge_employers(stage, now)
     s = stage.table
     person = qn(Person._meta.db_table)
-    diff = " OR ".join(distinct(f"{s}.{qn(f)}", f"p.{qn(f)}") for f in _PERSON_FIELDS)
+    diff = " OR ".join(distinct(_staged(s, f), f"p.{qn(f)}") for f in _PERSON_FIELDS)
     execute(
         f"UPDATE {s} SET person_id = p.id, prev_lost_on = p.lost_on, "  # noqa: S608
         f"kind = CASE WHEN {diff} THEN 'update' ELSE 'skip' END "

@@ -122,6 +122,31 @@ class Stage:
             cursor.execute(f"DROP TABLE IF EXISTS {self._temp_name()}")
 
 
+def numbered(model, select_sql: str, *, order: str) -> str:
+    """`select_sql` with a first column `new_id`: the primary keys `model`'s table hands out next,
+    one per row in `order`, taken the way the table takes them (PostgreSQL: its sequence, so a
+    concurrent insert never gets the same id; SQLite: after the AUTOINCREMENT high-water mark,
+    read by the same INSERT statement that writes the rows, under SQLite's single writer lock).
+
+    A set-wise INSERT can then write a row's own id into another column of the same row (a 本人 is
+    their own household) instead of updating every new row afterwards."""
+    table = model._meta.db_table
+    pk = model._meta.pk.column
+    if connection.vendor == "postgresql":
+        return (
+            f"SELECT nextval(pg_get_serial_sequence('{qn(table)}', '{pk}')) AS new_id, q.* "  # noqa: S608
+            f"FROM ({select_sql} ORDER BY {order}) q"
+        )
+    high = (
+        f"MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0), "  # noqa: S608
+        f"COALESCE((SELECT MAX({qn(pk)}) FROM {qn(table)}), 0))"
+    )
+    return (
+        f"SELECT {high} + ROW_NUMBER() OVER (ORDER BY {order}) AS new_id, q.* "  # noqa: S608
+        f"FROM ({select_sql}) q"
+    )
+
+
 # PostgreSQL advisory lock key held by a registry import for its transaction: two imports of the
 # register (say a members file from the command line and one from the admin) run one after the
 # other instead of racing on the same 事業所 and persons.

@@ -149,6 +149,38 @@ def test_a_large_file_is_imported_whole(tmp_path, stored, clerk):
     assert not Person.history.filter(household_id=HOUSEHOLD_PENDING).exists()
 
 
+def test_new_persons_take_ids_the_way_the_table_hands_them_out(tmp_path, clerk):
+    """The import writes each new 本人's id into their household in the INSERT itself: the ids must
+    be the table's own (PostgreSQL's sequence, SQLite's AUTOINCREMENT mark), never one a deleted row
+    had, in file order, and the next ordinary insert must find them taken."""
+    gone = make_member(kigo="40", bango="1")
+    high = gone.pk
+    Person.objects.filter(pk=high).delete()
+    rows = [*household_rows(6, start=7000)]
+    run("import_members", write_members(tmp_path / "ids.csv", rows), "--by", clerk.username)
+
+    imported = list(Person.objects.order_by("pk"))
+    for kind in ("本人", "家族"):  # 本人 first (家族 point at them), each in file order
+        assert [p.bango for p in imported if p.relationship == kind] == [
+            r["番号"] for r in rows if r["本人家族区分"] == kind
+        ]
+    assert imported[0].relationship == "本人" and imported[-1].relationship == "家族"
+    assert imported[0].pk > high  # a deleted row's id is never handed out again
+    members = [p for p in imported if p.relationship == "本人"]
+    assert members and all(p.household_id == p.pk for p in members)
+    for p in imported:
+        if p.relationship == "家族":
+            assert (
+                p.household_id == p.member_id == next(m.pk for m in members if m.bango == p.bango)
+            )
+    history = dict(
+        Person.history.exclude(id=high).values_list("id", "household_id")
+    )  # the imported rows' "+" history, written from the rows as stored
+    assert history == {p.pk: p.household_id for p in imported}
+    after = make_member(kigo="40", bango="2")
+    assert after.pk > imported[-1].pk
+
+
 def test_a_bad_last_row_of_a_large_status_file_leaves_every_table_unchanged(tmp_path, clerk):
     for i in range(0, 2000):
         make_member(kigo="30", bango=str(i))

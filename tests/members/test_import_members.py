@@ -118,6 +118,29 @@ def test_kigo_bango_are_nfkc_normalised(tmp_path):
     ]
 
 
+def test_reimport_follows_the_member_from_employer_to_employer_and_out(tmp_path, clerk):
+    """The 事業所 alone changing is a change (更新), found by its code, and 任意継続 has none."""
+    run(write_csv(tmp_path, MEMBERS_HEADER, [member_row()], name="a.csv"))
+    moved = member_row(事業所記号="E02", 事業所名称="梅田物産株式会社")
+    out = run(write_csv(tmp_path, MEMBERS_HEADER, [moved], name="b.csv"))
+    assert "更新 1" in out
+    assert Person.objects.get().employer == Employer.objects.get(code="E02")
+    out = run(write_csv(tmp_path, MEMBERS_HEADER, [moved], name="c.csv"))
+    assert "更新 0" in out  # the same 事業所 again: 変更なし
+    left = member_row(
+        事業所記号="", 事業所名称="", 被保険者種別="任意継続", 任意継続満了日="2027-03-31"
+    )
+    out = run(write_csv(tmp_path, MEMBERS_HEADER, [left], name="d.csv"))
+    assert "更新 1" in out
+    person = Person.objects.get()
+    assert person.employer is None and person.insured_type == "任意継続"
+    assert [h.employer_id for h in person.history.order_by("history_id")] == [
+        Employer.objects.get(code="E01").pk,
+        Employer.objects.get(code="E02").pk,
+        None,
+    ]
+
+
 def test_reimport_updates_the_person_and_keeps_history(tmp_path, clerk):
     run(write_csv(tmp_path, MEMBERS_HEADER, [member_row()], name="a.csv"))
     out = run(

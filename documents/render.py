@@ -401,10 +401,13 @@ atexit.register(_dispose)
 
 
 def warm_up() -> None:
-    """Build the singletons and load the cmaps now (Celery worker_process_init)."""
-    from .fonts import load_cmaps
+    """Build the singletons and load the cmaps and the advance widths (documents/fitting.py) now
+    (Celery worker_process_init)."""
+    from .fitting import BOXES
+    from .fonts import load_advances, load_cmaps
 
     load_cmaps()
+    load_advances({path for box in BOXES.values() for path in box.fonts})
     engine()
 
 
@@ -656,19 +659,22 @@ def chunk_html(
     on_letter: frozenset[int] = frozenset(),
     *,
     backs: bool = True,
+    only: tuple[int, ...] | None = None,
 ) -> str:
     """The personalised pages of a chunk: cover, then per household its letter and card sheets
     (or, for the households numbered in `on_letter`, the letter with the cards at its foot), each
     followed by the page of the cards' backs unless `backs` is False (render_chunk inserts its
-    cached back pages instead)."""
+    cached back pages instead). `only`: just these households (by position, ids kept), no cover —
+    the letters render_chunk lays out again with a card sheet."""
+    numbers = range(len(households)) if only is None else only
     context = {
         "backs": backs,
         "insurer": chunk.insurer,
         "elderly_on_certificate": chunk.elderly_on_certificate,
         "organ_donation": chunk.organ_donation,
-        "cover": _cover_context(chunk.cover, households) if chunk.cover else None,
+        "cover": _cover_context(chunk.cover, households) if chunk.cover and only is None else None,
         "households": [
-            _household_context(n, hh, chunk, n in on_letter) for n, hh in enumerate(households)
+            _household_context(n, households[n], chunk, n in on_letter) for n in numbers
         ],
     }
     return render_to_string("documents/chunk.html", context)
@@ -719,13 +725,29 @@ def _back_page(chunk: Chunk, slots: list[dict]):
     return eng.backs[key]
 
 
+def _household_parts(doc, numbers) -> tuple[list, dict[int, tuple[list, list]]]:
+    """A laid-out chunk cut into its parts: the pages before the first household (the cover), and
+    per household (by position) its letter pages and its card sheet fronts."""
+    at = {name: i for i, page in enumerate(doc.pages) for name in page.anchors}
+    ends = [at[f"hh{n}"] for n in numbers[1:]] + [len(doc.pages)]
+    parts = {}
+    for n, end in zip(numbers, ends, strict=True):
+        start = at[f"hh{n}"]
+        cards = at.get(f"hh{n}-cards", end)  # no card sheet: the cards are on the letter
+        parts[n] = (doc.pages[start:cards], doc.pages[cards:end])
+    return doc.pages[: at[f"hh{numbers[0]}"]], parts
+
+
 def _compose(
-    doc, chunk: Chunk, households: list[Household], on_letter: frozenset[int] = frozenset()
+    chunk: Chunk,
+    households: list[Household],
+    on_letter: frozenset[int],
+    cover: list,
+    parts: dict[int, tuple[list, list]],
 ) -> list:
     """Page order of the envelope contents, each part padded to an even page count (duplex):
     [cover], then per household: letter (with the cards' backs on its reverse when they are at its
     foot), leaflet (notice / checklist), card sheet(s) each followed by its backs."""
-    at = {name: i for i, page in enumerate(doc.pages) for name in page.anchors}
     pages: list = []
 
     def add(part: list) -> None:
@@ -734,21 +756,19 @@ def _compose(
             pages.append(_blank_page())
 
     if chunk.cover is not None:
-        add(doc.pages[: at["hh0"]])
+        add(cover)
     for n, hh in enumerate(households):
-        start = at[f"hh{n}"]
-        end = at.get(f"hh{n + 1}", len(doc.pages))
-        cards = at.get(f"hh{n}-cards", end)  # no card sheet: the cards are on the letter
+        letter, fronts = parts[n]
         slots = _card_slots(hh, chunk)
         if n in on_letter:  # one page, checked by _letters_too_long
-            add([*doc.pages[start:cards], _back_page(chunk, _letter_slots(slots))])
+            add([*letter, _back_page(chunk, _letter_slots(slots))])
         else:
-            add(doc.pages[start:cards])
+            add(letter)
         add(_leaflet_pages(chunk, _marks(hh)))
         sheets = _sheets(slots)
-        if cards < end:
-            assert end - cards == len(sheets), (end - cards, len(sheets))
-            for front, sheet in zip(doc.pages[cards:end], sheets, strict=True):
+        if fronts:
+            assert len(fronts) == len(sheets), (len(fronts), len(sheets))
+            for front, sheet in zip(fronts, sheets, strict=True):
                 add([front, _back_page(chunk, sheet)])
     return pages
 
@@ -777,11 +797,15 @@ def render_chunk(chunk: Chunk) -> RenderResult:
     on_letter = letter_households(chunk, households)
     with _lock:
         doc = _layout(chunk_html(chunk, households, on_letter, backs=False))
+        cover, parts = _household_parts(doc, range(len(households)))
         too_long = _letters_too_long(doc, on_letter)
-        if too_long:  # a long letter (many reasons or names): those households get a card sheet
+        if too_long:  # a long letter (many reasons or names): those households get a card sheet;
+            # only their pages are laid out again (a letter's pages do not depend on the others')
             on_letter -= too_long
-            doc = _layout(chunk_html(chunk, households, on_letter, backs=False))
-        pages = _compose(doc, chunk, households, on_letter)
+            again = tuple(sorted(too_long))
+            redo = _layout(chunk_html(chunk, households, on_letter, backs=False, only=again))
+            parts |= _household_parts(redo, again)[1]
+        pages = _compose(chunk, households, on_letter, cover, parts)
         pdf = doc.copy(pages).write_pdf(**pdf_options())
     printed = tuple(c.item_id for hh in households for c in hh.cards)
     return RenderResult(

@@ -15,6 +15,8 @@ Sizes (environment):
     BENCH_PROFILE_SQL=1  the issuing steps' logs list their slowest statements (seconds, count)
     BENCH_SKIP           sections left out, comma-separated: import, import_scale, pdf (a partial
                          run prints its figures and writes only bench-results.json, no report)
+    BENCH_ONLY=pdf       only the PDF pipeline and its baselines (no issuance, renewal, nightly or
+                         import; a partial run like BENCH_SKIP)
 
 Every step that runs Django is its own process (scripts/bench_child.py or manage.py), so the peak
 RSS of each is measured separately (os.wait4's rusage of that child).
@@ -698,6 +700,9 @@ def main() -> int:
     unknown = skip - {"import", "import_scale", "pdf"}
     if unknown:
         raise SystemExit(f"BENCH_SKIP: unknown sections {sorted(unknown)}")
+    only = os.environ.get("BENCH_ONLY", "")
+    if only not in ("", "pdf"):
+        raise SystemExit(f"BENCH_ONLY: unknown section {only!r} (only 'pdf')")
     work = Path(tempfile.mkdtemp(prefix="shikaku-bench-"))
     b = Bench(work)
     started = time.monotonic()
@@ -710,12 +715,13 @@ def main() -> int:
     )
     try:
         prepare_template(b)
-        bench_issuance(b, persons)
-        bench_renewal(b)
-        bench_nightly(b)
-        if "import" not in skip:
+        if only != "pdf":
+            bench_issuance(b, persons)
+            bench_renewal(b)
+            bench_nightly(b)
+        if "import" not in skip and not only:
             bench_import(b, import_rows)
-        if "import_scale" not in skip:
+        if "import_scale" not in skip and not only:
             from bench_import import bench_import_scale  # the imports at register size
 
             bench_import_scale(b)
@@ -732,9 +738,11 @@ def main() -> int:
             log(f"work directory kept: {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    if skip:
+    if skip or only:
         print_summary(b.results)
-        log(f"partial run (BENCH_SKIP={','.join(sorted(skip))}): no report written")
+        log(
+            f"partial run (BENCH_SKIP={','.join(sorted(skip))} BENCH_ONLY={only}): no report written"
+        )
         return 0
     from bench_report import write_report
 
@@ -751,6 +759,17 @@ def print_summary(r: dict) -> None:
         f" python={m['python']} postgres={m['postgres']!r}"
     )
     raw = r["raw"]
+    if "issuance" in raw:
+        print_issuance(r)
+    if "pdf" in raw:
+        print_pdf(raw["pdf"])
+    print_rest(raw)
+    for name, value in r["ratios"].items():
+        print(f"RATIO {name} {value:.2f}")
+
+
+def print_issuance(r: dict) -> None:
+    raw = r["raw"]
     iss = raw["issuance"]
     print(
         f"RAW issuance persons={r['sizes']['persons']} targets={iss['select']['targets']}"
@@ -760,8 +779,11 @@ def print_summary(r: dict) -> None:
         f" select_peak_rss_mb={iss['select']['process_peak_rss_mb']:.0f}"
         f" execute_peak_rss_mb={iss['execute']['process_peak_rss_mb']:.0f}"
     )
-    if "pdf" in raw:
-        print_pdf(raw["pdf"])
+
+
+def print_rest(raw: dict) -> None:
+    if "export" not in raw:
+        return
     ex = raw["export"]
     print(
         f"RAW export rows={ex['all']['rows']} peak_rss_mb={ex['all']['peak_rss_mb']:.0f}"
@@ -801,8 +823,6 @@ def print_summary(r: dict) -> None:
             f"RAW reissue certificates={ri['certificates']} median_s={ri['median_seconds']:.3f}"
             f" max_s={ri['max_seconds']:.3f}"
         )
-    for name, value in r["ratios"].items():
-        print(f"RATIO {name} {value:.2f}")
 
 
 def print_pdf(pdf: dict) -> None:

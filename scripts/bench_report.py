@@ -369,6 +369,18 @@ def write_report(r: dict, output: Path) -> None:
         f"({s['bytes_per_certificate'] / 1024:.0f} KiB per certificate)."
     )
     add("")
+    if "sheets" in pdf:  # scripts/bench_child.py sheets-per-household
+        sh = pdf["sheets"]
+        add(
+            f"**Pages and duplex sheets per household** ({sh['households']:,} households of the "
+            f"run's first {sh['chunks']} chunks, rendered by `render_chunk`, every part padded to "
+            "an even page count): cards on a separate card sheet (`CARDS_ON_LETTER` off, before) "
+            f"{sh['before']['pages_per_household']:.2f} pages / "
+            f"{sh['before']['sheets_per_household']:.2f} sheets; cards at the letter's foot where "
+            f"they fit (after) {sh['after']['pages_per_household']:.2f} pages / "
+            f"{sh['after']['sheets_per_household']:.2f} sheets."
+        )
+        add("")
     add("### Two worker processes against one (`two_workers_vs_one`)")
     add("")
     add(

@@ -310,3 +310,43 @@ def test_the_person_flag_reaches_the_printed_card(clerk, supervisor, media_root,
     assert text.count("性別裏面参照") == 1 and "性別男" in text
     backs = compact(reading_text([w for w in ws if w.page == letter_page + 1]))
     assert backs.count("性別女") == 1
+
+
+def test_only_the_letters_too_long_are_laid_out_again(tmp_path, monkeypatch):
+    """A chunk whose middle household's letter runs into the card area: that household alone is
+    laid out again with a card sheet (the others keep theirs on the letter, in order), and the
+    second layout holds only its letter."""
+    short_a = samples.household((samples.card(1, "山田\u3000太郎", bango="1001"),))
+    short_c = samples.household((samples.card(5, "鈴木\u3000一郎", bango="1003"),))
+    member = samples.card(3, "佐藤\u3000次郎", bango="1002")
+    child = replace(
+        samples.card(4, "佐藤\u3000三郎", bango="1002", relationship="家族"),
+        reason="登録状況不明",
+    )
+    long_b = replace(samples.household((member, child)), address="東京都千代田区" * 4)
+    chunk = Chunk(households=(short_a, long_b, short_c))
+    laid_out = []
+    original = render._layout
+
+    def spy(html):
+        laid_out.append(html)
+        return original(html)
+
+    monkeypatch.setattr(render, "_layout", spy)
+    monkeypatch.setattr(render, "_letters_too_long", lambda doc, on_letter: {1} & on_letter)
+    result = render_chunk(chunk)
+    chunk_layouts = [h for h in laid_out if "資格確認書の送付について" in h]
+    assert len(chunk_layouts) == 2
+    assert "佐藤" in chunk_layouts[1]
+    assert "山田" not in chunk_layouts[1] and "鈴木" not in chunk_layouts[1]
+    pdf = tmp_path / "chunk.pdf"
+    pdf.write_bytes(result.pdf)
+    ws = words(pdf)
+    # A: letter with its card + leaflet (4 pages); B: letter, leaflet, card sheet (6); C: 4
+    assert max(w.page for w in ws) == 14
+    page_text = {p: compact("".join(w.text for w in ws if w.page == p)) for p in range(1, 15)}
+    for first, name in ((1, "山田"), (5, "佐藤"), (11, "鈴木")):
+        assert "資格確認書の送付について" in page_text[first] and name in page_text[first]
+    assert "健康保険資格確認書" in page_text[1] and "健康保険資格確認書" in page_text[11]
+    assert "健康保険資格確認書" not in page_text[5]  # B's letter has no card area
+    assert page_text[9].count("健康保険資格確認書") == 2  # B's card sheet

@@ -196,49 +196,26 @@ def _derived_dates(birth_date: date) -> tuple[date, date]:
     return derived["age_cover_until"], derived["elderly_from"]
 
 
-def _stage_members(stream, stage: Stage, errors: ErrorCollector, progress: Progress) -> int:
-    header_errors = _check_header(stream.header, MEMBER_COLUMNS)
+def _stage_file(
+    stream, stage: Stage, errors: ErrorCollector, progress: Progress, columns, staged_row
+) -> None:
+    """The reading both registry imports share: the header, each row's cells (width, My Number,
+    control characters), then `staged_row(line, cells, row_errors)`, the tuple to stage (or None);
+    staged in chunks of CHUNK_ROWS with the reading's progress; a file of no rows is refused."""
+    header_errors = _check_header(stream.header, columns)
     if header_errors:
         raise ImportRefused(header_errors)
     chunk: list[tuple] = []
     seen = 0
     for line, cells in stream.rows():
         seen += 1
-        row, row_errors = _check_cells(line, cells, MEMBER_COLUMNS)
-        if row is None or row_errors:
-            errors.extend(row_errors)
-            continue  # a row holding a 個人番号 is not looked at further: nothing of it is echoed
-        row_errors = []
-        rec = _member_row(line, row, row_errors)
-        if row_errors:
-            errors.extend(row_errors)
-            continue
-        kigo, bango, edaban = rec.key
-        chunk.append(
-            (
-                line,
-                kigo,
-                bango,
-                edaban,
-                rec.relationship,
-                rec.insured_type,
-                rec.employer_code,
-                rec.employer_name,
-                rec.name,
-                rec.name_kana,
-                rec.birth_date,
-                rec.sex,
-                rec.postal_code,
-                rec.address,
-                rec.acquired_on,
-                rec.lost_on,
-                rec.voluntary_until,
-                rec.standard_remuneration,
-                rec.needs_consideration,
-                import_loss_reason(rec, rec.lost_on) if rec.lost_on else "",
-                *_derived_dates(rec.birth_date),
-            )
-        )
+        row, row_errors = _check_cells(line, cells, columns)
+        # a row holding a 個人番号 is not looked at further: nothing of it is echoed
+        if row is not None and not row_errors:
+            staged = staged_row(line, row, row_errors)
+            if staged is not None:
+                chunk.append(staged)
+        errors.extend(row_errors)
         if len(chunk) >= CHUNK_ROWS:
             stage.load(chunk)
             chunk = []
@@ -247,7 +224,37 @@ def _stage_members(stream, stage: Stage, errors: ErrorCollector, progress: Progr
     progress("読込・検証", 1.0)
     if not seen:
         raise ImportRefused([RowError(None, None, "データ行がありません")])
-    return seen
+
+
+def _staged_member(line: int, row: dict[str, str], row_errors: list[RowError]) -> tuple | None:
+    """A valid members row as the stage holds it (a row with any error is not staged)."""
+    rec = _member_row(line, row, row_errors)
+    if row_errors:
+        return None
+    kigo, bango, edaban = rec.key
+    return (
+        line,
+        kigo,
+        bango,
+        edaban,
+        rec.relationship,
+        rec.insured_type,
+        rec.employer_code,
+        rec.employer_name,
+        rec.name,
+        rec.name_kana,
+        rec.birth_date,
+        rec.sex,
+        rec.postal_code,
+        rec.address,
+        rec.acquired_on,
+        rec.lost_on,
+        rec.voluntary_until,
+        rec.standard_remuneration,
+        rec.needs_consideration,
+        import_loss_reason(rec, rec.lost_on) if rec.lost_on else "",
+        *_derived_dates(rec.birth_date),
+    )
 
 
 def _check_members(stage: Stage, errors: ErrorCollector) -> None:
@@ -689,7 +696,7 @@ def members_import(
     stage.create()
     errors = ErrorCollector()
     with _rows_of(parsed if parsed is not None else source) as stream:
-        _stage_members(stream, stage, errors, progress)
+        _stage_file(stream, stage, errors, progress, MEMBER_COLUMNS, _staged_member)
     stage.index("kigo", "bango", "edaban")
     stage.index("employer_code")
     progress("ファイル内・登録済みとの照合", 0.0)
@@ -763,38 +770,18 @@ class StatusImportSummary:
     dry_run: bool = False
 
 
-def _stage_statuses(stream, stage: Stage, errors: ErrorCollector, progress: Progress) -> None:
-    header_errors = _check_header(stream.header, STATUS_COLUMNS)
-    if header_errors:
-        raise ImportRefused(header_errors)
-    chunk: list[tuple] = []
-    seen = 0
-    for line, cells in stream.rows():
-        seen += 1
-        row, row_errors = _check_cells(line, cells, STATUS_COLUMNS)
-        if row is None or row_errors:
-            errors.extend(row_errors)
-            continue
-        row_errors = []
-        r = _Row(line, row, row_errors)
-        key = r.key()
-        status = r.choice("登録状況", _STATUSES)
-        ec_expiry = r.date("電子証明書有効期限")
-        if status == RegistrationStatusValue.EC_EXPIRED and not row["電子証明書有効期限"].strip():
-            r.error(
-                "電子証明書有効期限", "登録状況が電子証明書失効の行には電子証明書有効期限が必要です"
-            )
-        errors.extend(row_errors)
-        if key is not None:
-            chunk.append((line, *key, status, ec_expiry, not row_errors))
-        if len(chunk) >= CHUNK_ROWS:
-            stage.load(chunk)
-            chunk = []
-            progress("読込・検証", stream.fraction())
-    stage.load(chunk)
-    progress("読込・検証", 1.0)
-    if not seen:
-        raise ImportRefused([RowError(None, None, "データ行がありません")])
+def _staged_status(line: int, row: dict[str, str], row_errors: list[RowError]) -> tuple | None:
+    """A status row with a key is staged even when it is refused (`ok` false): the duplicate-key
+    check needs every key of the file."""
+    r = _Row(line, row, row_errors)
+    key = r.key()
+    status = r.choice("登録状況", _STATUSES)
+    ec_expiry = r.date("電子証明書有効期限")
+    if status == RegistrationStatusValue.EC_EXPIRED and not row["電子証明書有効期限"].strip():
+        r.error(
+            "電子証明書有効期限", "登録状況が電子証明書失効の行には電子証明書有効期限が必要です"
+        )
+    return None if key is None else (line, *key, status, ec_expiry, not row_errors)
 
 
 def _check_statuses(stage: Stage, row_errors: ErrorCollector) -> ErrorCollector:
@@ -858,7 +845,7 @@ def registration_status_import(
     stage.create()
     row_errors = ErrorCollector()
     with _rows_of(parsed if parsed is not None else source) as stream:
-        _stage_statuses(stream, stage, row_errors, progress)
+        _stage_file(stream, stage, row_errors, progress, STATUS_COLUMNS, _staged_status)
     stage.index("kigo", "bango", "edaban", "line")
     progress("登録済みとの照合", 0.0)
     errors = _check_statuses(stage, row_errors)

@@ -302,7 +302,12 @@ def _plain_html(chunk, households) -> str:
 
     from documents import render
 
-    html = render.chunk_html(chunk, households, render.letter_households(chunk, households))
+    # the same documents the pipeline prints: cards on the letter only where the letter leaves them
+    # room (the pipeline finds out by laying the chunk out; done here too, untimed)
+    on_letter = render.letter_households(chunk, households)
+    probe = render._layout(render.chunk_html(chunk, households, on_letter, backs=False))
+    on_letter -= render._letters_too_long(probe, on_letter)
+    html = render.chunk_html(chunk, households, on_letter)
     for n, hh in enumerate(households):
         leaflet = render.leaflet_html(chunk, render._marks(hh))
         body = re.search(r"<body>(.*)</body>", leaflet, re.S).group(1)

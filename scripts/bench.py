@@ -374,6 +374,7 @@ def bench_pdf(b: Bench, persons: int) -> None:
             b.results["notes"].append(
                 f"page counts differ: pipeline {one['pages']}, {label} {pages}"
             )
+        log(f"  pages: pipeline {one['pages']}, {label} {pages}")
     b.results["raw"]["pdf"] = {
         "one_worker": one,
         "two_workers": two,

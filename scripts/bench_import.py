@@ -8,6 +8,8 @@
 `make bench` calls `bench_import_scale(b)` with its own Bench (scripts/bench.py). Sizes (environment):
 
     BENCH_IMPORT_SIZES   rows of the members file, comma-separated   (default 100,000,1,200,000)
+    BENCH_PROFILE_SQL=1  each step's log (in the bench's work folder) ends with its slowest
+                         statements: seconds and count
 
 For each size a members CSV of whole households (rules.md format: 一般 and 任意継続 members, 0–3
 dependents, a 資格喪失年月日 on one row in 20) is written, then imported into two empty databases
@@ -186,10 +188,39 @@ def _django():
     django.setup()
 
 
+def _profile_statements() -> None:
+    """BENCH_PROFILE_SQL=1: seconds and count per statement (its first 90 characters), the slowest
+    first, on stderr (the step's log) when the step ends."""
+    import atexit
+
+    from django.db import connection
+
+    by_statement: dict[str, list] = {}
+
+    def timed(execute, statement, params, many, context):
+        t0 = time.perf_counter()
+        try:
+            return execute(statement, params, many, context)
+        finally:
+            entry = by_statement.setdefault(" ".join(statement.split())[:90], [0.0, 0])
+            entry[0] += time.perf_counter() - t0
+            entry[1] += 1
+
+    def report() -> None:
+        for text, (seconds, count) in sorted(by_statement.items(), key=lambda kv: -kv[1][0])[:15]:
+            print(f"SQL {seconds:8.2f}s {count:6d}  {text}", file=sys.stderr)
+
+    connection.execute_wrappers.append(timed)
+    atexit.register(report)
+
+
 def child(step: str, path: str) -> None:
     _django()
     from django.core.management import call_command
     from django.db import transaction
+
+    if os.environ.get("BENCH_PROFILE_SQL") == "1":
+        _profile_statements()
 
     from members.models import Person, RegistrationSnapshot, RegistrationStatus
 

@@ -111,15 +111,16 @@ def _peak_payments_memory(tmp_path, rows: int, clerk) -> int:
 
 def test_payments_memory_does_not_grow_with_the_file(tmp_path, clerk, monkeypatch):
     """Every row of a file that matches nothing is listed, and the listed rows are written a chunk
-    at a time: five times the rows is not five times the memory (the former import kept every
-    listed row in two JSON lists until the end: ≈ 0.7 KB each)."""
+    at a time: four times the rows does not need more memory (the former import kept every listed
+    row in two JSON lists until the end: ≈ 0.7 KB each)."""
     from fees.services import payments as service
 
     monkeypatch.setattr(service, "CHUNK_ROWS", 500)
-    small = _peak_payments_memory(tmp_path, 3_000, clerk)
-    large = _peak_payments_memory(tmp_path, 15_000, clerk)
-    assert large < small * 1.5, (small, large)
-    assert large - small < 3_000_000, (small, large)
+    small = _peak_payments_memory(tmp_path, 5_000, clerk)
+    large = _peak_payments_memory(tmp_path, 20_000, clerk)
+    # 15,000 more listed rows held until the end would be about 10 MB; measured on PostgreSQL the
+    # peak is about 1 MB at either size (the driver's buffers; SQLite's less)
+    assert large - small < 1_500_000, (small, large)
 
 
 def test_matching_is_reported_chunk_by_chunk(tmp_path, clerk, monkeypatch):

@@ -6,10 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 GOALS = {
-    "pdf_pipeline_vs_raw_weasyprint": (">=", 0.9),
+    # issue 17: not below the figure it had before the documents of this round (1.6–1.7)
+    "pdf_pipeline_vs_raw_weasyprint": (">=", 1.6),
     "two_workers_vs_one": (">=", 1.7),
     "issuance_vs_raw_sql": ("<=", 3.0),
-    "import_vs_bulk_create": (None, None),
+    # issue 19: at the largest size measured (scripts/bench_import.py, 1,200,000 rows by default)
+    "import_vs_bulk_create": ("<=", 1.5),
     "renewal_vs_raw_sql": ("<=", 3.0),
     "first_run_after_import": ("<=", 1.5),
     "nightly_vs_raw_sql": ("<=", 3.0),
@@ -323,7 +325,9 @@ def write_report(r: dict, output: Path) -> None:
         "`weasyprint.HTML(string=…).write_pdf(stylesheets=[css], font_config=…)`, one document per "
         "chunk. Plain HTML cannot reuse laid-out pages, so each document holds every page the "
         "pipeline prints for the chunk: documents' own chunk HTML (`render.chunk_html`, the "
-        "households as `chunk_render_data` reads them) with documents' own leaflet HTML "
+        "households as `chunk_render_data` reads them, the cards at a letter's foot only where "
+        "the letter leaves them room: found as the pipeline finds it, by laying the chunk out "
+        "once) with documents' own leaflet HTML "
         "(`render.leaflet_html`, the notice and checklist with the household's ★ marks) inserted "
         "after each letter, and `break-before: recto` for the duplex padding. Building the HTML is "
         "untimed; only the `write_pdf` calls are. Page counts are compared with what the pipeline "

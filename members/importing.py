@@ -34,7 +34,7 @@ from typing import BinaryIO
 
 import jaconv
 
-from core.text_safety import MY_NUMBER_LENGTH, codepoint, contains_my_number, forbidden_control
+from core.text_safety import codepoint, contains_my_number, forbidden_control
 
 from .dates import late_elderly_start
 from .models import (
@@ -440,8 +440,7 @@ def _check_cells(
     """Width and My Number checks; returns the row as a dict when it can be validated further."""
     if len(cells) != len(columns):
         return None, [RowError(line, None, f"列数が{len(cells)}です（ヘッダーは{len(columns)}列）")]
-    # (only a cell as long as a My Number can hold one; only a row that is not all printable text
-    # can hold a control character: most rows are checked with two cheap passes)
+    # (only a row that is not all printable text can hold a control character)
     errors = [
         RowError(
             line,
@@ -449,7 +448,7 @@ def _check_cells(
             "個人番号（マイナンバー）と思われる12桁の番号があります。個人番号は取り込めません（値は表示しません）",
         )
         for column, value in zip(columns, cells, strict=True)
-        if len(value) >= MY_NUMBER_LENGTH and contains_my_number(value)
+        if contains_my_number(value)
     ]
     if not "".join(cells).isprintable():
         errors += [

@@ -22,9 +22,8 @@ from ..models import (
 from ..payments import payments_summary_text
 from ..tasks import payments_import_job_run_task
 
-SHOWN_ROWS = (
-    1000  # a file of the whole register lists up to a million rows: the page shows the first
-)
+# a file of the whole register lists up to a million rows: the page shows the first of each list
+SHOWN_ROWS = 1000
 
 
 @admin.register(PaymentImport)

@@ -49,7 +49,8 @@ def payments_import(
     (fees.payments.PaymentFileError). Otherwise each row that matches an invoice — known 請求書番号,
     invoice 未入金, amount equal to the 請求金額 — is applied (入金済, source 振込データ取込); every other
     row (unknown number, wrong amount, already paid, 免除, 取消, the same invoice twice in the file) is
-    listed on the PaymentImport (its PaymentImportRow rows, with the reason) and NEVER applied, for the clerk to settle by hand. Importing the
+    listed on the PaymentImport (its PaymentImportRow rows, with the reason) and NEVER applied,
+    for the clerk to settle by hand. Importing the
     same file again therefore applies nothing and lists every row as already paid.
 
     The file (`content` bytes, or `source`: a path or a binary file) is streamed: the readable rows
@@ -108,7 +109,8 @@ def payments_import(
         settled: list[PaymentImportRow] = []
         for line_no, number, amount, paid_on, first_line in batch:
             paid_on = date.fromisoformat(paid_on) if isinstance(paid_on, str) else paid_on
-            reason = _not_applied(invoices.get(number), line_no, first_line, amount)
+            invoice = invoices.get(number)
+            reason = _not_applied(invoice, line_no, first_line, amount)
             settled.append(
                 PaymentImportRow(
                     payment_import=imp,
@@ -124,7 +126,7 @@ def payments_import(
                 rejected += 1
                 continue
             invoice_confirm_payment(
-                invoice=invoices[number],
+                invoice=invoice,
                 paid_on=paid_on,
                 paid_amount=amount,
                 acting_user=acting_user,
